@@ -1,0 +1,233 @@
+import { hostname } from 'node:os'
+import type { VendorName } from './providers/types.js'
+
+/**
+ * The whole configuration, typed. Built once from the environment at start-up (loadConfig) or
+ * directly by tests and the demo. Nothing else in the code reads process.env.
+ */
+export interface Config {
+  port: number
+  host: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  instanceId: string
+
+  vendor: VendorName
+  eleveo: {
+    baseUrl: string | null
+    username: string | null
+    password: string | null
+    timeoutMs: number
+    concurrency: number
+    processingDelayS: number
+  }
+  efswitch: {
+    databaseUrl: string | null
+    recordingsRoot: string | null
+    pathQuery: string
+  }
+  legCacheTtlMs: number
+
+  cx: {
+    baseUrl: string | null
+    tokenUrl: string | null
+    clientId: string | null
+    clientSecret: string | null
+    username: string | null
+    password: string | null
+    apiToken: string | null
+    senderId: string
+    activityType: string
+    concurrency: number
+    timeoutMs: number
+  }
+  publicBaseUrl: string
+  push: {
+    /** False when no CX is configured: the service then only serves recordings. */
+    enabled: boolean
+    intervalS: number
+    defaultWindowS: number
+    maxWindowS: number
+    matchToleranceMs: number
+    pendingMaxAgeS: number
+  }
+  stateDir: string
+  stateDatabaseUrl: string | null
+  adminToken: string | null
+
+  linkSigning: {
+    /** Null disables signing and verification (development only; logged as a warning). */
+    key: string | null
+    oldKeys: string[]
+  }
+  rateLimit: { max: number; windowMs: number }
+  pressure: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; maxRssBytes: number }
+  healthCheckIntervalMs: number
+  shutdownTimeoutMs: number
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string
+  ) {
+    super(`${variable}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+/** Reads one variable; empty strings count as unset so `FOO=` in an env file means "default". */
+function str(env: Env, name: string): string | null {
+  const v = env[name]
+  return v === undefined || v.trim() === '' ? null : v.trim()
+}
+
+function int(env: Env, name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = str(env, name)
+  if (raw === null) return def
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`)
+  const n = Number(raw)
+  if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`)
+  return n
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], def: T): T {
+  const raw = str(env, name)
+  if (raw === null) return def
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+  }
+  return raw as T
+}
+
+function url(env: Env, name: string): string | null {
+  const raw = str(env, name)
+  if (raw === null) return null
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `not a valid URL: ${JSON.stringify(redactUrl(raw))}`)
+  }
+  const protocols = name.endsWith('DATABASE_URL') ? ['postgres:', 'postgresql:'] : ['http:', 'https:']
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${parsed.protocol}`)
+  }
+  return raw.replace(/\/+$/, '')
+}
+
+/** Hides credentials in a URL so it can appear in an error message or a log line. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^/@]*)@/, '//***@')
+}
+
+export const DEFAULT_EFSWITCH_PATH_QUERY =
+  'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid and record_path is not null limit 1'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export function loadConfig(env: Env = process.env): Config {
+  const vendor = oneOf(env, 'RECORDING_VENDOR', ['eleveo', 'efswitch'] as const, 'eleveo')
+  const port = int(env, 'PORT', 3000, 0, 65535)
+
+  const eleveo = {
+    baseUrl: url(env, 'ELEVEO_BASE_URL'),
+    username: str(env, 'ELEVEO_USERNAME'),
+    password: str(env, 'ELEVEO_PASSWORD'),
+    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1),
+    concurrency: int(env, 'ELEVEO_CONCURRENCY', 8, 1, 1000),
+    processingDelayS: int(env, 'ELEVEO_PROCESSING_DELAY_S', 600, 0)
+  }
+  const efswitch = {
+    databaseUrl: url(env, 'EFSWITCH_DATABASE_URL'),
+    recordingsRoot: str(env, 'EFSWITCH_RECORDINGS_ROOT'),
+    pathQuery: str(env, 'EFSWITCH_PATH_QUERY') ?? DEFAULT_EFSWITCH_PATH_QUERY
+  }
+  if (vendor === 'eleveo' && eleveo.baseUrl === null) {
+    throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
+  }
+  if (vendor === 'efswitch') {
+    if (efswitch.databaseUrl === null) {
+      throw new ConfigError('EFSWITCH_DATABASE_URL', 'required when RECORDING_VENDOR=efswitch')
+    }
+    if (efswitch.recordingsRoot === null) {
+      throw new ConfigError('EFSWITCH_RECORDINGS_ROOT', 'required when RECORDING_VENDOR=efswitch')
+    }
+  }
+
+  const cx = {
+    baseUrl: url(env, 'CX_BASE_URL'),
+    tokenUrl: url(env, 'CX_TOKEN_URL'),
+    clientId: str(env, 'CX_CLIENT_ID'),
+    clientSecret: str(env, 'CX_CLIENT_SECRET'),
+    username: str(env, 'CX_USERNAME'),
+    password: str(env, 'CX_PASSWORD'),
+    apiToken: str(env, 'CX_API_TOKEN'),
+    senderId: str(env, 'CX_SENDER_ID') ?? 'cx-recording-gateway',
+    activityType: str(env, 'CX_ACTIVITY_TYPE') ?? 'VOICE_RECORDING',
+    concurrency: int(env, 'CX_CONCURRENCY', 4, 1, 1000),
+    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1)
+  }
+  const pushEnabled = cx.baseUrl !== null
+  if (pushEnabled && cx.apiToken === null) {
+    for (const [name, value] of [
+      ['CX_TOKEN_URL', cx.tokenUrl],
+      ['CX_CLIENT_ID', cx.clientId],
+      ['CX_USERNAME', cx.username],
+      ['CX_PASSWORD', cx.password]
+    ] as const) {
+      if (value === null) throw new ConfigError(name, 'required when CX_BASE_URL is set and CX_API_TOKEN is not')
+    }
+  }
+
+  const publicBaseUrl = url(env, 'PUBLIC_BASE_URL') ?? `http://localhost:${port}`
+  if (pushEnabled && str(env, 'PUBLIC_BASE_URL') === null) {
+    throw new ConfigError('PUBLIC_BASE_URL', 'required when CX_BASE_URL is set: pushed links must reach this service')
+  }
+
+  const linkKey = str(env, 'LINK_SIGNING_KEY')
+  if (linkKey !== null && linkKey.length < 16) {
+    throw new ConfigError('LINK_SIGNING_KEY', 'must be at least 16 characters')
+  }
+  const oldKeys = (str(env, 'LINK_SIGNING_KEYS_OLD') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '')
+
+  return {
+    port,
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    instanceId: str(env, 'INSTANCE_ID') ?? `${hostname()}:${process.pid}`,
+    vendor,
+    eleveo,
+    efswitch,
+    legCacheTtlMs: int(env, 'LEG_CACHE_TTL_MS', 30_000, 0),
+    cx,
+    publicBaseUrl,
+    push: {
+      enabled: pushEnabled,
+      intervalS: int(env, 'PUSH_INTERVAL_S', 60, 1),
+      defaultWindowS: int(env, 'PUSH_DEFAULT_WINDOW_S', 3600, 1),
+      maxWindowS: int(env, 'PUSH_MAX_WINDOW_S', 3600, 1),
+      matchToleranceMs: int(env, 'MATCH_TOLERANCE_MS', 5000, 0),
+      pendingMaxAgeS: int(env, 'PENDING_MAX_AGE_S', 86_400, 1)
+    },
+    stateDir: str(env, 'STATE_DIR') ?? './data',
+    stateDatabaseUrl: url(env, 'STATE_DATABASE_URL'),
+    adminToken: str(env, 'ADMIN_TOKEN'),
+    linkSigning: { key: linkKey, oldKeys },
+    rateLimit: {
+      max: int(env, 'RATE_LIMIT_MAX', 300, 1),
+      windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1)
+    },
+    pressure: {
+      maxEventLoopDelayMs: int(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0),
+      maxHeapUsedBytes: int(env, 'MAX_HEAP_USED_BYTES', 0, 0),
+      maxRssBytes: int(env, 'MAX_RSS_BYTES', 0, 0)
+    },
+    healthCheckIntervalMs: int(env, 'HEALTH_CHECK_INTERVAL_MS', 10_000, 100),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0)
+  }
+}

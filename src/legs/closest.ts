@@ -1,0 +1,22 @@
+import type { VendorLeg } from '../providers/types.js'
+import type { LegKey } from './leg-id.js'
+
+/**
+ * The vendor leg a link points at: the one whose start is closest to the link's legStartTime; when
+ * several are equally close, one of the same agent extension wins, then the earliest listed.
+ */
+export function chooseClosestLeg(legs: readonly VendorLeg[], key: LegKey): VendorLeg | undefined {
+  let best: VendorLeg | undefined
+  let bestRank: [number, number] = [Infinity, Infinity]
+  for (const leg of legs) {
+    const rank: [number, number] = [
+      Math.abs(leg.start - key.startTime),
+      leg.agentExtension === key.agentExtension ? 0 : 1
+    ]
+    if (rank[0] < bestRank[0] || (rank[0] === bestRank[0] && rank[1] < bestRank[1])) {
+      best = leg
+      bestRank = rank
+    }
+  }
+  return best
+}

@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream'
+
+export type VendorName = 'eleveo' | 'efswitch'
+
+/**
+ * One stored file (or upstream object) holding part of a leg's audio. Opaque to everything but the
+ * provider that produced it: Eleveo puts its recording id here, EFSwitch an absolute file path.
+ */
+export interface SegmentRef {
+  readonly id: string
+}
+
+/** A recorded leg as the vendor knows it, after HOLD-split parts have been merged. */
+export interface VendorLeg {
+  readonly dialogId: string
+  readonly agentExtension: string
+  readonly ani: string
+  /** Epoch milliseconds. */
+  readonly start: number
+  /** Epoch milliseconds; null when the vendor does not know it (still recording, or EFSwitch files). */
+  readonly end: number | null
+  /** In playback order. A leg that was never split has exactly one. */
+  readonly segments: readonly SegmentRef[]
+}
+
+export interface SegmentInfo {
+  /** Total byte size of the stored WAV file. */
+  readonly size: number
+  /**
+   * The first bytes of the file: at least enough to hold every chunk up to the start of `data`
+   * (providers read HEAD_PROBE_BYTES or the whole file if smaller).
+   */
+  readonly head: Buffer
+}
+
+/** Inclusive byte range, like HTTP's `bytes=start-end`. */
+export interface ByteRange {
+  readonly start: number
+  readonly end: number
+}
+
+export interface RecordingProvider {
+  readonly name: VendorName
+  /** All recorded legs of one call, sorted by start, HOLD-split legs already merged. Empty if none. */
+  findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]>
+  /** Size and first bytes (for the RIFF header) of one segment. */
+  statSegment(segment: SegmentRef, signal?: AbortSignal): Promise<SegmentInfo>
+  /** The bytes of one segment in an inclusive range; the stream must end after exactly that many bytes. */
+  openSegment(segment: SegmentRef, range: ByteRange, signal?: AbortSignal): Promise<Readable>
+  /** Cheap reachability probe for readiness checks; throws when the vendor is not reachable. */
+  ping(signal?: AbortSignal): Promise<void>
+  /** Release pools and connections. */
+  close(): Promise<void>
+}
+
+/** How many leading bytes a provider reads to find the RIFF chunks before `data`. */
+export const HEAD_PROBE_BYTES = 64 * 1024
