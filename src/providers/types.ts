@@ -39,8 +39,20 @@ export interface ByteRange {
   readonly end: number
 }
 
+/**
+ * How CX legs are paired with this vendor's legs. Eleveo matches on time (nearest start within the
+ * configured tolerance, same agent preferred); EFSwitch names files after the leg, so only files with the
+ * same agent extension and ANI are candidates and the closest start wins whatever the distance.
+ */
+export interface MatchPolicy {
+  readonly requireSameIdentity: boolean
+  /** Null: use the configured MATCH_TOLERANCE_MS. */
+  readonly toleranceMs: number | null
+}
+
 export interface RecordingProvider {
   readonly name: VendorName
+  readonly matchPolicy: MatchPolicy
   /** All recorded legs of one call, sorted by start, HOLD-split legs already merged. Empty if none. */
   findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]>
   /** Size and first bytes (for the RIFF header) of one segment. */
