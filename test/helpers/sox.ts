@@ -36,7 +36,10 @@ const ENCODING_ARGS: Record<SoxEncoding, readonly string[]> = {
 }
 
 export interface ToneOptions {
-  seconds: number
+  /** Length in seconds; or give `samples` for an exact count (e.g. an odd one, for odd-length µ-law data). */
+  seconds?: number
+  /** Exact length in samples per channel; wins over `seconds`. */
+  samples?: number
   /** Default 8000. */
   rate?: number
   /** Default 1. */
@@ -61,12 +64,15 @@ export async function makeTone(path: string, opts: ToneOptions): Promise<string>
   const channels = opts.channels ?? 1
   const freq = opts.freq ?? 440
   const encoding = opts.encoding ?? 'pcm16'
+  const length = opts.samples !== undefined ? `${opts.samples}s` : String(opts.seconds ?? 1)
   const synth: string[] = []
   for (let c = 0; c < channels; c++) synth.push('sine', String(freq + 220 * c))
   const type = opts.extensible === false ? ['-t', 'wavpcm'] : ['-t', 'wav']
   await run(
     SOX,
-    ['-n', '-r', String(rate), '-c', String(channels), ...ENCODING_ARGS[encoding], ...type, path, 'synth', String(opts.seconds), ...synth],
+    // Rate and channels go on the null input too: otherwise synth runs at sox's default 48 kHz and the
+    // result is resampled, which makes `samples` counts wrong.
+    ['-r', String(rate), '-c', String(channels), '-n', '-r', String(rate), '-c', String(channels), ...ENCODING_ARGS[encoding], ...type, path, 'synth', length, ...synth],
     { maxBuffer: MAX_BUFFER }
   )
   return path
