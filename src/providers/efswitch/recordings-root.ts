@@ -1,0 +1,185 @@
+import { constants as fsConstants, existsSync } from 'node:fs'
+import { open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises'
+import { isAbsolute, join, resolve, sep } from 'node:path'
+import type { FastifyBaseLogger } from 'fastify'
+import { LegNotFoundError, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+
+/** Only warnings are needed: every refusal is logged at warn with the value that was refused. */
+export type RefusalLog = Pick<FastifyBaseLogger, 'warn'>
+
+export interface OpenRecording {
+  readonly handle: FileHandle
+  readonly size: number
+}
+
+function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/** Linux shows the path an open descriptor really refers to here; elsewhere the pre-open check must do. */
+const PROC_FD = existsSync('/proc/self/fd') ? '/proc/self/fd' : null
+
+/**
+ * The directory tree the service may read recordings from. Every path that comes from outside (a
+ * `record_path` row, a directory entry, a segment id) is resolved with symlinks followed and must land
+ * inside the root's own real path; anything else is refused and logged, never read.
+ */
+export class RecordingsRoot {
+  constructor(
+    private readonly configured: string,
+    private readonly log: RefusalLog
+  ) {}
+
+  /** The root with symlinks resolved, looked up per call so a remounted volume is picked up. */
+  async realRoot(): Promise<string> {
+    try {
+      return await realpath(this.configured)
+    } catch (err) {
+      // A missing root is an outage of the recordings volume (an unmounted share), not a missing call.
+      throw new UpstreamUnavailableError('efswitch', `recordings root is not accessible (${errnoCode(err) ?? 'error'})`)
+    }
+  }
+
+  static isInside(root: string, candidate: string): boolean {
+    if (candidate === root) return true
+    const prefix = root.endsWith(sep) ? root : root + sep
+    return candidate.startsWith(prefix)
+  }
+
+  /**
+   * The real directory a `record_path` names, or null when there is nothing to read: the directory
+   * does not exist (yet), or the path is refused (outside the root, after `..` or symlinks).
+   * A relative `record_path` is taken relative to the root.
+   */
+  async resolveDirectory(recordPath: string, dialogId: string): Promise<string | null> {
+    const root = await this.realRoot()
+    if (recordPath.includes('\0')) {
+      this.refuse('record_path contains a NUL byte', { dialogId, recordPath })
+      return null
+    }
+    const resolved = resolve(root, recordPath)
+    // Checked before realpath as well, so a path outside the root is refused (and logged) even when it
+    // does not exist: an attempt is worth knowing about whether or not it would have found anything.
+    if (!RecordingsRoot.isInside(root, resolved) && !RecordingsRoot.isInside(resolve(this.configured), resolved)) {
+      this.refuse('record_path is outside the recordings root', { dialogId, recordPath, resolved, root })
+      return null
+    }
+    let real: string
+    try {
+      real = await realpath(resolved)
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null
+      throw new UpstreamError('efswitch', `cannot resolve the recordings directory (${code ?? 'error'})`)
+    }
+    if (!RecordingsRoot.isInside(root, real)) {
+      this.refuse('record_path leads outside the recordings root through a symlink', { dialogId, recordPath, real, root })
+      return null
+    }
+    return real
+  }
+
+  /**
+   * Absolute paths of the entries of `dir` accepted by `wanted`, each a regular file inside the root.
+   * Symlinks are followed and refused (logged) when they lead outside the root; dangling ones are skipped.
+   */
+  async listFiles(dir: string, wanted: (name: string) => boolean): Promise<string[]> {
+    const root = await this.realRoot()
+    let entries
+    try {
+      entries = await readdir(dir, { withFileTypes: true })
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'ENOENT' || code === 'ENOTDIR') return []
+      throw new UpstreamError('efswitch', `cannot list the recordings directory (${code ?? 'error'})`)
+    }
+    const files: string[] = []
+    for (const entry of entries) {
+      if (!wanted(entry.name)) continue
+      const path = join(dir, entry.name)
+      if (entry.isFile()) {
+        files.push(path)
+      } else if (entry.isSymbolicLink()) {
+        const target = await this.followLink(path, root)
+        if (target !== null) files.push(path)
+      }
+    }
+    return files
+  }
+
+  private async followLink(path: string, root: string): Promise<string | null> {
+    let real: string
+    try {
+      real = await realpath(path)
+    } catch {
+      return null
+    }
+    if (!RecordingsRoot.isInside(root, real)) {
+      this.refuse('recording file is a symlink leading outside the recordings root', { path, real, root })
+      return null
+    }
+    try {
+      return (await stat(real)).isFile() ? real : null
+    } catch {
+      return null
+    }
+  }
+
+  /**
+   * Opens a recording by its segment id (an absolute path we handed out, but treated as untrusted:
+   * ids can be forged or the tree can change between listing and reading). The caller owns the handle.
+   */
+  async openFile(id: string): Promise<OpenRecording> {
+    const root = await this.realRoot()
+    if (!isAbsolute(id) || id.includes('\0')) {
+      this.refuse('segment id is not an absolute path', { segmentId: id })
+      throw new LegNotFoundError('recording not found')
+    }
+    let real: string
+    try {
+      real = await realpath(id)
+    } catch (err) {
+      throw this.openError(err)
+    }
+    if (!RecordingsRoot.isInside(root, real)) {
+      this.refuse('segment path is outside the recordings root', { segmentId: id, real, root })
+      throw new LegNotFoundError('recording not found')
+    }
+    let handle: FileHandle
+    try {
+      // NOFOLLOW: the last component cannot have been swapped for a symlink since realpath looked.
+      handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW)
+    } catch (err) {
+      if (errnoCode(err) === 'ELOOP') this.refuse('recording file became a symlink after it was checked', { segmentId: id, real })
+      throw this.openError(err)
+    }
+    try {
+      if (PROC_FD !== null) {
+        // A directory above could still have been swapped; the descriptor itself tells the truth.
+        const opened = await realpath(`${PROC_FD}/${handle.fd}`)
+        if (!RecordingsRoot.isInside(root, opened)) {
+          this.refuse('opened file is outside the recordings root', { segmentId: id, real: opened, root })
+          throw new LegNotFoundError('recording not found')
+        }
+      }
+      const info = await handle.stat()
+      if (!info.isFile()) throw new LegNotFoundError('recording not found')
+      return { handle, size: info.size }
+    } catch (err) {
+      await handle.close().catch(() => {})
+      throw err
+    }
+  }
+
+  private openError(err: unknown): Error {
+    const code = errnoCode(err)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return new LegNotFoundError('recording file no longer exists')
+    if (code === 'ELOOP') return new LegNotFoundError('recording not found')
+    return new UpstreamError('efswitch', `cannot open the recording file (${code ?? 'error'})`)
+  }
+
+  private refuse(reason: string, details: Record<string, string>): void {
+    this.log.warn({ vendor: 'efswitch', refused: details }, `EFSwitch refused: ${reason}`)
+  }
+}
