@@ -1,0 +1,123 @@
+import { performance } from 'node:perf_hooks'
+import type { FastifyPluginAsync } from 'fastify'
+import { RangeNotSatisfiableError } from '../src/errors.js'
+import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
+import { parseLegId } from '../src/legs/leg-id.js'
+
+/**
+ * Recordings do not change once written, but links are access-controlled: browsers may keep a copy,
+ * shared caches may not.
+ */
+const CACHE_CONTROL = 'private, max-age=300'
+
+const errorRef = { $ref: 'ErrorBody#' } as const
+
+export const recordingSchema = {
+  summary: 'Stream the recording of one CX leg as a single WAV file',
+  description:
+    'Finds the vendor leg closest in start time to legStartTime (same agentExtension preferred on a tie), ' +
+    'merges HOLD-split parts into one WAV, and streams it. Supports single byte ranges (several ranges are ' +
+    'coalesced into one spanning range). HEAD returns the same headers without fetching any audio.',
+  params: {
+    type: 'object',
+    required: ['legId'],
+    properties: {
+      legId: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 1024,
+        description: 'dialogId:agentExtension:ani:legStartTime (epoch ms); colons may be percent-encoded'
+      }
+    }
+  },
+  headers: {
+    type: 'object',
+    properties: {
+      range: { type: 'string', description: 'bytes=first-last, bytes=first- or bytes=-suffix' },
+      'if-range': { type: 'string', description: 'An ETag; the Range applies only if it still matches' }
+    }
+  },
+  response: {
+    200: { description: 'The whole recording (audio/wav)', type: 'string', format: 'binary' },
+    206: { description: 'The requested byte range of the recording (audio/wav)', type: 'string', format: 'binary' },
+    400: errorRef,
+    404: errorRef,
+    416: errorRef,
+    502: errorRef,
+    503: errorRef,
+    504: errorRef
+  }
+} as const
+
+interface RecordingRoute {
+  Params: { legId: string }
+  Headers: { range?: string; 'if-range'?: string }
+}
+
+const recordingsRoutes: FastifyPluginAsync = async (app) => {
+  app.route<RecordingRoute>({
+    // HEAD is declared, not derived: Fastify's automatic HEAD would run the GET path and open the audio.
+    method: ['GET', 'HEAD'],
+    url: '/recordings/:legId',
+    schema: recordingSchema,
+    handler: async (request, reply) => {
+      const started = performance.now()
+      const key = parseLegId(request.params.legId)
+
+      // Aborts every upstream call for this request, including look-ups before the body starts.
+      const abort = new AbortController()
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) abort.abort(new Error('the client closed the connection'))
+      })
+
+      const rec = await app.recordings.resolve(key, abort.signal)
+      const size = rec.wav.size
+      let wanted: RangeRequest = parseRange(request.headers.range, size)
+      if (wanted.kind !== 'full' && !ifRangeAllows(request.headers['if-range'], rec.etag)) wanted = { kind: 'full' }
+
+      void reply
+        .header('accept-ranges', 'bytes')
+        .header('etag', rec.etag)
+        .header('cache-control', CACHE_CONTROL)
+      if (wanted.kind === 'unsatisfiable') {
+        void reply.header('content-range', unsatisfiedContentRange(size))
+        throw new RangeNotSatisfiableError(JSON.stringify(request.headers.range), size)
+      }
+
+      const range = wanted.kind === 'partial' ? wanted.range : { start: 0, end: size - 1 }
+      const length = range.end - range.start + 1
+      void reply
+        .code(wanted.kind === 'partial' ? 206 : 200)
+        .header('content-type', 'audio/wav')
+        .header('content-length', String(length))
+        .header('content-disposition', `inline; filename="${request.params.legId.replace(/%3a/gi, ':').replace(/:/g, '_')}.wav"`)
+      if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
+
+      let sent = 0
+      reply.raw.once('close', () => {
+        request.log.info(
+          {
+            legId: request.params.legId,
+            vendor: app.provider.name,
+            segments: rec.leg.segments.length,
+            status: reply.statusCode,
+            range: wanted.kind === 'partial' ? `${range.start}-${range.end}` : undefined,
+            bytes: request.method === 'HEAD' ? 0 : sent,
+            complete: request.method === 'HEAD' || sent === length,
+            durationMs: Math.round(performance.now() - started)
+          },
+          'recording served'
+        )
+      })
+
+      if (request.method === 'HEAD') return reply.send()
+      const body = app.recordings.stream(rec, range, abort.signal)
+      body.on('data', (chunk: Buffer) => {
+        sent += chunk.length
+      })
+      return reply.send(body)
+    }
+  })
+}
+
+export default recordingsRoutes

@@ -1,0 +1,67 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import errorsPlugin from '../plugins/errors.js'
+import providerPlugin from '../plugins/provider.js'
+import recordingsRoutes from '../routes/recordings.js'
+import type { Config } from './config.js'
+import type { RecordingProvider } from './providers/types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+export interface BuildAppOptions {
+  config: Config
+  /** A ready provider (tests, demo). Default: the one the config names, created and closed by the app. */
+  provider?: RecordingProvider
+  /** false silences logging; an object is merged into the pino options. Default: config.logLevel. */
+  logger?: boolean | Record<string, unknown>
+}
+
+/** Removes values of query parameters that grant access (signed links) before a URL reaches the log. */
+export function redactUrlForLog(url: string): string {
+  return url.replace(/([?&](?:sig|signature|token|access_token)=)[^&#]*/gi, '$1[REDACTED]')
+}
+
+function loggerOptions(config: Config, logger: BuildAppOptions['logger']): FastifyServerOptions['logger'] {
+  if (logger === false) return false
+  return {
+    level: config.logLevel,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'password', '*.password'],
+      censor: '[REDACTED]'
+    },
+    serializers: {
+      req(req: { method: string; url: string; ip?: string; socket?: { remotePort?: number } }) {
+        return { method: req.method, url: redactUrlForLog(req.url), remoteAddress: req.ip, remotePort: req.socket?.remotePort }
+      }
+    },
+    ...(typeof logger === 'object' ? logger : {})
+  }
+}
+
+/**
+ * The one place that wires the service together: every plugin and route, in order. Returns the app
+ * ready (plugins loaded), not listening.
+ */
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const { config } = opts
+  const app = Fastify({
+    logger: loggerOptions(config, opts.logger),
+    // Only the request has to arrive within this; streaming a long recording out is not limited by it.
+    requestTimeout: 30_000,
+    // No route takes large bodies; admin calls are small JSON documents.
+    bodyLimit: 1024 * 1024,
+    // Leg IDs (four parts of up to 128 characters, colons possibly percent-encoded) exceed the default 100.
+    routerOptions: { maxParamLength: 1024 }
+  })
+
+  app.decorate('config', config)
+  await app.register(errorsPlugin)
+  await app.register(providerPlugin, opts.provider === undefined ? {} : { provider: opts.provider })
+  await app.register(recordingsRoutes)
+
+  await app.ready()
+  return app
+}

@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { LRUCache } from 'lru-cache'
+import { BadWavError, LegNotFoundError } from '../errors.js'
+import { chooseClosestLeg } from '../legs/closest.js'
+import type { LegKey } from '../legs/leg-id.js'
+import { LegCache } from '../providers/leg-cache.js'
+import type { ByteRange, RecordingProvider, SegmentRef, VendorLeg } from '../providers/types.js'
+import { parseWavLayout, WavParseError, type WavLayout } from '../wav/riff.js'
+import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../wav/virtual-wav.js'
+
+/** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
+export interface ResolvedRecording {
+  readonly leg: VendorLeg
+  readonly wav: VirtualWav
+  /** Strong entity tag: the same segments with the same layouts give the same bytes. */
+  readonly etag: string
+}
+
+export interface RecordingResolverOptions {
+  /** LEG_CACHE_TTL_MS: how long leg listings and segment layouts are reused; 0 disables both caches. */
+  readonly ttlMs: number
+  readonly maxCachedCalls?: number
+  readonly maxCachedSegments?: number
+}
+
+/**
+ * From a leg ID to a virtual WAV: look up the call's legs (cached, shared), pick the closest leg, read
+ * every segment's RIFF layout (in parallel; cached), plan the merged file. Any problem (no leg,
+ * unreadable WAV, mismatched formats) surfaces here, before a response header is written.
+ *
+ * Layouts are cached beside the legs because a player seeking through a recording sends one Range
+ * request after another: with both caches warm, a request costs one upstream round trip (the audio).
+ */
+export class RecordingResolver {
+  readonly legs: LegCache
+  readonly #provider: RecordingProvider
+  readonly #layouts: LRUCache<string, WavLayout> | null
+
+  constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
+    this.#provider = provider
+    this.legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
+    this.#layouts = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
+  }
+
+  async resolve(key: LegKey, signal: AbortSignal): Promise<ResolvedRecording> {
+    const legs = await this.legs.findLegs(key.dialogId, signal)
+    const leg = chooseClosestLeg(legs, key, this.#provider.matchPolicy.requireSameIdentity)
+    if (leg === undefined) {
+      throw new LegNotFoundError(
+        legs.length === 0
+          ? `No recording exists for dialogId ${key.dialogId} at ${this.#provider.name}`
+          : `No recording of agent ${key.agentExtension} with ani ${JSON.stringify(key.ani)} exists for dialogId ${key.dialogId} at ${this.#provider.name}`
+      )
+    }
+    const layouts = await Promise.all(leg.segments.map((segment) => this.#layout(segment, signal)))
+    const wav = planVirtualWav(layouts)
+    return { leg, wav, etag: entityTag(this.#provider.name, leg.segments, layouts, wav) }
+  }
+
+  /** The bytes of `range` (virtual offsets, inclusive); destroying the stream aborts its upstream requests. */
+  stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): Readable {
+    const segments = rec.leg.segments
+    return streamVirtualWav(
+      rec.wav,
+      range,
+      (index, fileRange, segmentSignal) => {
+        const segment = segments[index]
+        if (segment === undefined) throw new RangeError(`segment ${index} of ${segments.length} does not exist`)
+        return this.#provider.openSegment(segment, fileRange, segmentSignal)
+      },
+      signal
+    )
+  }
+
+  async #layout(segment: SegmentRef, signal: AbortSignal): Promise<WavLayout> {
+    const cached = this.#layouts?.get(segment.id)
+    if (cached !== undefined) return cached
+    const info = await this.#provider.statSegment(segment, signal)
+    let layout: WavLayout
+    try {
+      layout = parseWavLayout(info.head, info.size)
+    } catch (err) {
+      if (err instanceof WavParseError) {
+        throw new BadWavError(this.#provider.name, `segment ${describeSegment(this.#provider, segment)}: ${err.message}`, { cause: err })
+      }
+      throw err
+    }
+    this.#layouts?.set(segment.id, layout)
+    return layout
+  }
+}
+
+/** EFSwitch segment ids are file paths on our disk; clients get only the file name. */
+function describeSegment(provider: RecordingProvider, segment: SegmentRef): string {
+  return provider.name === 'efswitch' ? (segment.id.split('/').pop() ?? segment.id) : segment.id
+}
+
+function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly WavLayout[], wav: VirtualWav): string {
+  const hash = createHash('sha256').update(vendor).update('\0').update(String(wav.size))
+  segments.forEach((segment, i) => {
+    const l = layouts[i] as WavLayout
+    hash.update('\0').update(segment.id).update('\0').update(`${l.dataOffset}:${l.dataLength}`)
+  })
+  return `"${hash.digest('base64url').slice(0, 27)}"`
+}

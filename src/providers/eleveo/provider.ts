@@ -1,0 +1,235 @@
+import type { Readable } from 'node:stream'
+import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+import { mergeHoldLegs } from '../../legs/merge-hold.js'
+import { sliceStream } from '../../http/byte-slice.js'
+import { parseContentRange } from '../../http/range.js'
+import {
+  HEAD_PROBE_BYTES,
+  type ByteRange,
+  type MatchPolicy,
+  type RecordingProvider,
+  type SegmentInfo,
+  type SegmentRef,
+  type VendorLeg
+} from '../types.js'
+import { eleveoContractError, eleveoFailure, eleveoStatusError } from './failure.js'
+import { EleveoContractError, parseLegsResponse } from './legs-response.js'
+
+export interface EleveoOptions {
+  /** e.g. `https://eleveo.example.com` or with a path prefix, `https://gw.example.com/eleveo`. */
+  readonly baseUrl: string
+  readonly username: string | null
+  readonly password: string | null
+  /** Connect, headers and body-idle timeout of every request. */
+  readonly timeoutMs: number
+  /**
+   * Upper bound of sockets to Eleveo. Every streaming client holds one while its audio flows, so this
+   * must exceed the expected number of simultaneous listeners; requests beyond it wait for a socket.
+   */
+  readonly connections?: number
+}
+
+/** A listing is a few hundred bytes per leg; anything this large is not a listing. */
+const MAX_LISTING_BYTES = 4 * 1024 * 1024
+const DEFAULT_CONNECTIONS = 256
+/** Eleveo cannot be asked whether it is up without asking about a call; any answer but 5xx/401/403 will do. */
+const PING_DIALOG_ID = 'cx-recording-gateway-ping'
+
+type Headers = Dispatcher.ResponseData['headers']
+
+function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+/**
+ * The Eleveo recording API (contract in the GUIDE): one undici Pool to its origin with basic auth and
+ * timeouts; listings validated strictly and HOLD-split legs merged; audio fetched with Range requests
+ * so only the bytes a client needs cross the network.
+ */
+export class EleveoProvider implements RecordingProvider {
+  readonly name = 'eleveo' as const
+  /** Eleveo leg ids mean nothing to CX, so CX legs are paired with Eleveo legs by start time. */
+  readonly matchPolicy: MatchPolicy = { requireSameIdentity: false, toleranceMs: null }
+
+  readonly #pool: Pool
+  readonly #basePath: string
+  readonly #auth: string | null
+  readonly #timeoutMs: number
+
+  constructor(opts: EleveoOptions) {
+    const url = new URL(opts.baseUrl)
+    this.#basePath = url.pathname.replace(/\/+$/, '')
+    this.#timeoutMs = opts.timeoutMs
+    this.#auth =
+      opts.username === null
+        ? null
+        : `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}`
+    this.#pool = new Pool(url.origin, {
+      connections: opts.connections ?? DEFAULT_CONNECTIONS,
+      connect: { timeout: opts.timeoutMs },
+      headersTimeout: opts.timeoutMs,
+      // Idle time between body chunks; undici does not count time spent paused by backpressure, so a
+      // slow listener does not trip it.
+      bodyTimeout: opts.timeoutMs
+    })
+  }
+
+  async findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]> {
+    const what = `recordings of dialog ${dialogId}`
+    const res = await this.#get(`/api/recordings?dialogId=${encodeURIComponent(dialogId)}`, what, signal)
+    if (res.statusCode === 404) {
+      await this.#discard(res)
+      return []
+    }
+    if (res.statusCode !== 200) {
+      await this.#discard(res)
+      throw eleveoStatusError(what, res.statusCode)
+    }
+    const body = await this.#readText(res, what, signal)
+    try {
+      return mergeHoldLegs(parseLegsResponse(body, dialogId), (leg) => ({ id: leg.id }))
+    } catch (err) {
+      if (err instanceof EleveoContractError) throw eleveoContractError(what, err.message)
+      throw err
+    }
+  }
+
+  async statSegment(segment: SegmentRef, signal?: AbortSignal): Promise<SegmentInfo> {
+    const what = `audio of recording ${segment.id}`
+    const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=0-${HEAD_PROBE_BYTES - 1}`)
+    if (res.statusCode === 206) {
+      const cr = parseContentRange(header(res.headers, 'content-range'))
+      if (cr === null || cr.start !== 0 || cr.size === null) {
+        res.body.destroy()
+        throw eleveoContractError(what, `206 with an unusable Content-Range ${JSON.stringify(header(res.headers, 'content-range'))}`)
+      }
+      const head = await this.#readHead(res, cr.end + 1, what, signal)
+      if (head.length !== cr.end + 1) {
+        throw eleveoContractError(what, `promised ${cr.end + 1} bytes, sent ${head.length}`)
+      }
+      return { size: cr.size, head }
+    }
+    if (res.statusCode === 200) {
+      const size = Number(header(res.headers, 'content-length'))
+      if (!Number.isSafeInteger(size) || size < 0) {
+        res.body.destroy()
+        throw eleveoContractError(what, 'the audio has no Content-Length, so its size is unknown')
+      }
+      const want = Math.min(size, HEAD_PROBE_BYTES)
+      const head = await this.#readHead(res, want, what, signal)
+      if (head.length < want) throw eleveoContractError(what, `promised ${size} bytes, sent ${head.length}`)
+      return { size, head }
+    }
+    if (res.statusCode === 416) {
+      // Only an empty file cannot satisfy bytes=0-…; the WAV layer reports it as unreadable.
+      const cr = parseContentRange(header(res.headers, 'content-range'))
+      await this.#discard(res)
+      if (cr !== null && cr.start === null && cr.size === 0) return { size: 0, head: Buffer.alloc(0) }
+      throw eleveoStatusError(what, 416)
+    }
+    await this.#discard(res)
+    throw eleveoStatusError(what, res.statusCode)
+  }
+
+  async openSegment(segment: SegmentRef, range: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const what = `audio of recording ${segment.id}`
+    const length = range.end - range.start + 1
+    const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=${range.start}-${range.end}`)
+    if (res.statusCode === 206) {
+      const cr = parseContentRange(header(res.headers, 'content-range'))
+      if (cr === null || cr.start !== range.start || cr.end !== range.end) {
+        res.body.destroy()
+        throw eleveoContractError(
+          what,
+          `asked for bytes ${range.start}-${range.end}, got Content-Range ${JSON.stringify(header(res.headers, 'content-range'))}`
+        )
+      }
+      return res.body
+    }
+    if (res.statusCode === 200) {
+      // HTTP lets a server ignore Range; cut our bytes out of the whole file.
+      const size = Number(header(res.headers, 'content-length'))
+      if (Number.isSafeInteger(size) && size < range.end + 1) {
+        res.body.destroy()
+        throw eleveoContractError(what, `needed bytes up to ${range.end}, the file has ${size}`)
+      }
+      return sliceStream(res.body, range.start, length)
+    }
+    await this.#discard(res)
+    throw eleveoStatusError(what, res.statusCode)
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    const what = 'reachability check'
+    const res = await this.#get(`/api/recordings?dialogId=${PING_DIALOG_ID}`, what, signal)
+    await this.#discard(res)
+    if (res.statusCode >= 500 || res.statusCode === 401 || res.statusCode === 403) {
+      throw eleveoStatusError(what, res.statusCode)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close()
+  }
+
+  #audioPath(segment: SegmentRef): string {
+    return `/api/recordings/${encodeURIComponent(segment.id)}/audio`
+  }
+
+  async #get(path: string, what: string, signal: AbortSignal | undefined, range?: string): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { accept: range === undefined ? 'application/json' : 'audio/wav' }
+    if (this.#auth !== null) headers.authorization = this.#auth
+    if (range !== undefined) headers.range = range
+    try {
+      return await this.#pool.request({ method: 'GET', path: this.#basePath + path, headers, signal })
+    } catch (err) {
+      throw eleveoFailure(err, what, this.#timeoutMs, signal)
+    }
+  }
+
+  /** Reads a small JSON answer whole, refusing anything implausibly large. */
+  async #readText(res: Dispatcher.ResponseData, what: string, signal?: AbortSignal): Promise<string> {
+    const chunks: Buffer[] = []
+    let total = 0
+    try {
+      // Breaking out of for-await destroys the body: an oversized answer is not downloaded further.
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        total += chunk.length
+        if (total > MAX_LISTING_BYTES) break
+        chunks.push(chunk)
+      }
+    } catch (err) {
+      throw eleveoFailure(err, what, this.#timeoutMs, signal)
+    }
+    if (total > MAX_LISTING_BYTES) throw eleveoContractError(what, `the listing is larger than ${MAX_LISTING_BYTES} bytes`)
+    return Buffer.concat(chunks, total).toString('utf8')
+  }
+
+  /** The first `want` bytes of the body; the rest (if any) is not downloaded. */
+  async #readHead(res: Dispatcher.ResponseData, want: number, what: string, signal?: AbortSignal): Promise<Buffer> {
+    const chunks: Buffer[] = []
+    let total = 0
+    try {
+      if (want > 0) {
+        // Breaking out of for-await destroys the body, which aborts the rest of a whole-file answer.
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          chunks.push(chunk)
+          total += chunk.length
+          if (total >= want) break
+        }
+      } else {
+        res.body.destroy()
+      }
+    } catch (err) {
+      throw eleveoFailure(err, what, this.#timeoutMs, signal)
+    }
+    return Buffer.concat(chunks, total).subarray(0, want)
+  }
+
+  /** Error bodies are read and dropped (bounded) so the socket can be reused. */
+  async #discard(res: Dispatcher.ResponseData): Promise<void> {
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined)
+  }
+}

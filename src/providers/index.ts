@@ -1,0 +1,18 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
+import { EleveoProvider } from './eleveo/provider.js'
+import type { RecordingProvider } from './types.js'
+
+/** The provider the configuration names. Config validation has already checked its settings are present. */
+export function createProvider(config: Config, log: FastifyBaseLogger): RecordingProvider {
+  switch (config.vendor) {
+    case 'eleveo': {
+      const { baseUrl, username, password, timeoutMs } = config.eleveo
+      if (baseUrl === null) throw new Error('ELEVEO_BASE_URL is required when RECORDING_VENDOR=eleveo')
+      if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
+      return new EleveoProvider({ baseUrl, username, password, timeoutMs })
+    }
+    case 'efswitch':
+      throw new Error('RECORDING_VENDOR=efswitch is not available yet')
+  }
+}

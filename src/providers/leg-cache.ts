@@ -1,0 +1,113 @@
+import { LRUCache } from 'lru-cache'
+import type { RecordingProvider, VendorLeg } from './types.js'
+
+export interface LegCacheOptions {
+  /** How long a look-up stays fresh; 0 disables caching (concurrent look-ups are still shared). */
+  readonly ttlMs: number
+  /** Bound on cached calls, so memory does not grow with the number of distinct dialogs. */
+  readonly max?: number
+}
+
+interface InFlight {
+  readonly promise: Promise<VendorLeg[]>
+  readonly controller: AbortController
+  waiters: number
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new DOMException('This operation was aborted', 'AbortError')
+}
+
+/**
+ * Remembers the legs of recently asked-about calls. A recording is usually fetched several times in a
+ * row (playback, then seeking with Range requests), and each fetch starts with the same look-up.
+ *
+ * Concurrent look-ups of one dialogId share one upstream call. That call runs under its own abort
+ * controller: one caller giving up does not fail the others; only when every caller has given up is
+ * the upstream call aborted. Failures are not cached, so the next request tries again.
+ */
+export class LegCache {
+  readonly #provider: Pick<RecordingProvider, 'findLegs'>
+  readonly #ttlMs: number
+  readonly #cache: LRUCache<string, VendorLeg[]> | null
+  readonly #inFlight = new Map<string, InFlight>()
+
+  constructor(provider: Pick<RecordingProvider, 'findLegs'>, opts: LegCacheOptions) {
+    this.#provider = provider
+    this.#ttlMs = opts.ttlMs
+    // lru-cache reads ttl 0 as "never expires", the opposite of what LEG_CACHE_TTL_MS=0 means.
+    this.#cache = opts.ttlMs > 0 ? new LRUCache({ max: opts.max ?? 10_000, ttl: opts.ttlMs }) : null
+  }
+
+  async findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]> {
+    signal?.throwIfAborted()
+    const cached = this.#cache?.get(dialogId)
+    if (cached !== undefined) return cached
+
+    let flight = this.#inFlight.get(dialogId)
+    if (flight === undefined) flight = this.#start(dialogId)
+    flight.waiters++
+    if (signal === undefined) return flight.promise
+    return this.#waitOrAbort(dialogId, flight, signal)
+  }
+
+  /** Forgets one call, e.g. after a push run learnt it has new legs. */
+  invalidate(dialogId: string): void {
+    this.#cache?.delete(dialogId)
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs
+  }
+
+  #start(dialogId: string): InFlight {
+    const controller = new AbortController()
+    const promise = this.#provider.findLegs(dialogId, controller.signal).then(
+      (legs) => {
+        if (this.#inFlight.get(dialogId) === flight) {
+          this.#inFlight.delete(dialogId)
+          this.#cache?.set(dialogId, legs)
+        }
+        return legs
+      },
+      (err: unknown) => {
+        if (this.#inFlight.get(dialogId) === flight) this.#inFlight.delete(dialogId)
+        throw err
+      }
+    )
+    // A shared call whose callers all left may still reject; nobody is waiting for that rejection.
+    promise.catch(() => undefined)
+    const flight: InFlight = { promise, controller, waiters: 0 }
+    this.#inFlight.set(dialogId, flight)
+    return flight
+  }
+
+  #waitOrAbort(dialogId: string, flight: InFlight, signal: AbortSignal): Promise<VendorLeg[]> {
+    return new Promise<VendorLeg[]>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(abortError(signal))
+        flight.waiters--
+        if (flight.waiters === 0) {
+          // Nobody wants the answer any more: stop the upstream call, and let the next caller start afresh.
+          if (this.#inFlight.get(dialogId) === flight) this.#inFlight.delete(dialogId)
+          flight.controller.abort()
+        }
+      }
+      if (signal.aborted) {
+        onAbort()
+        return
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      flight.promise.then(
+        (legs) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(legs)
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(err)
+        }
+      )
+    })
+  }
+}
