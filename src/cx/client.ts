@@ -1,0 +1,157 @@
+import { Agent, type Dispatcher } from 'undici'
+import type { Config } from '../config.js'
+import { UpstreamError } from '../errors.js'
+import { CxAuthError } from './errors.js'
+import { cxRequest, excerpt, type CxResponse } from './http.js'
+import { KeycloakTokenSource, staticToken, type TokenSource } from './token.js'
+import type { CimMessage, PushOutcome, TimeWindow, VoiceActivity } from './types.js'
+
+export interface CxClientOptions {
+  /** CX_BASE_URL without a trailing slash, e.g. https://cx.example.com/conversation-manager */
+  readonly baseUrl: string
+  readonly tokens: TokenSource
+  readonly timeoutMs: number
+  readonly dispatcher: Dispatcher
+  /** Items per voice-activities page. */
+  readonly pageSize?: number
+  /** Close the dispatcher with the client (true when the client created it). */
+  readonly ownsDispatcher?: boolean
+}
+
+/**
+ * The CX adapter: the only module that knows CX's URLs and answers. A deployment whose CX differs
+ * from the modelled contract changes this file (and its simulator), nothing else.
+ */
+export class CxClient {
+  readonly #o: CxClientOptions
+  readonly #pageSize: number
+
+  constructor(options: CxClientOptions) {
+    this.#o = options
+    this.#pageSize = options.pageSize ?? 500
+  }
+
+  /**
+   * All voice activities of a window, page by page. Pages are numbered from 0. Any failure throws:
+   * a window that cannot be read completely must not advance the cursor.
+   */
+  async *voiceActivities(window: TimeWindow, signal?: AbortSignal): AsyncGenerator<VoiceActivity[]> {
+    const startTime = new Date(window.start).toISOString()
+    const endTime = new Date(window.end).toISOString()
+    let seen = 0
+    for (let page = 0; ; page++) {
+      const qs = new URLSearchParams({ startTime, endTime, page: String(page), pageSize: String(this.#pageSize) })
+      const res = await this.#authorized('GET', `/voice-activities?${qs}`, undefined, signal)
+      if (res.status === 401 || res.status === 403) throw new CxAuthError(`CX refused our token for voice activities (${res.status})`)
+      if (res.status < 200 || res.status > 299) {
+        throw new UpstreamError('CX', `voice activities page ${page} answered ${res.status}: ${excerpt(res.text, 200)}`)
+      }
+      const { items, total } = parsePage(res.text, page)
+      seen += items.length
+      if (items.length > 0) yield items
+      // `total` bounds the loop even if a buggy CX kept returning full pages.
+      if (items.length === 0 || items.length < this.#pageSize || seen >= total) return
+    }
+  }
+
+  /** Sends one message. Only CxAuthError (or the caller's abort) is thrown: the run cannot go on without a token. */
+  async postActivity(message: CimMessage, signal?: AbortSignal): Promise<PushOutcome> {
+    let res: CxResponse
+    try {
+      res = await this.#authorized('POST', '/activities', JSON.stringify(message), signal)
+    } catch (err) {
+      if (signal?.aborted) throw err
+      if (err instanceof CxAuthError) throw err
+      return { kind: 'retry', reason: (err as Error).message }
+    }
+    const { status } = res
+    if (status >= 200 && status <= 299) return { kind: 'accepted' }
+    if (status === 401 || status === 403) throw new CxAuthError(`CX refused our token for activities (${status})`)
+    // 408 and 429 say "not now", not "this message is wrong".
+    if (status >= 400 && status <= 499 && status !== 408 && status !== 429) {
+      return { kind: 'rejected', status, reason: `CX answered ${status}: ${excerpt(res.text)}` }
+    }
+    return { kind: 'retry', reason: `CX answered ${status}: ${excerpt(res.text, 200)}` }
+  }
+
+  async close(): Promise<void> {
+    if (this.#o.ownsDispatcher) await this.#o.dispatcher.close()
+  }
+
+  /** A request with the bearer token; on a 401 a refreshable token is fetched again and the request repeated once. */
+  async #authorized(method: 'GET' | 'POST', path: string, body: string | undefined, signal?: AbortSignal): Promise<CxResponse> {
+    const { tokens, baseUrl, timeoutMs, dispatcher } = this.#o
+    for (let attempt = 0; ; attempt++) {
+      const token = await tokens.get(signal)
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
+      if (body !== undefined) headers['content-type'] = 'application/json'
+      const res = await cxRequest(dispatcher, { method, url: `${baseUrl}${path}`, headers, body, timeoutMs, signal })
+      if (res.status !== 401 || attempt > 0 || !tokens.invalidate(token)) return res
+    }
+  }
+}
+
+function parsePage(text: string, page: number): { items: VoiceActivity[]; total: number } {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    throw new UpstreamError('CX', `voice activities page ${page} is not JSON`)
+  }
+  const { items, total } = (body ?? {}) as { items?: unknown; total?: unknown }
+  if (!Array.isArray(items)) throw new UpstreamError('CX', `voice activities page ${page} has no items array`)
+  return {
+    items: items.map(toVoiceActivity),
+    total: typeof total === 'number' && Number.isFinite(total) ? total : Number.POSITIVE_INFINITY
+  }
+}
+
+/** Shape only; values are judged by the push job, which records a leg it cannot link as failed. */
+function toVoiceActivity(raw: unknown): VoiceActivity {
+  const o = (raw !== null && typeof raw === 'object' ? raw : {}) as Record<string, unknown>
+  const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '')
+  const optional = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null)
+  return {
+    conversationId: optional(o.conversationId),
+    channelSessionId: optional(o.channelSessionId),
+    dialogId: text(o.dialogId),
+    agentExtension: text(o.agentExtension),
+    ani: text(o.ani),
+    legStartTime: text(o.legStartTime),
+    legEndTime: optional(o.legEndTime)
+  }
+}
+
+/** The client the service uses, built from the configuration; null when pushing is not configured. */
+export function createCxClient(config: Config, dispatcher?: Dispatcher): CxClient | null {
+  const cx = config.cx
+  if (!config.push.enabled || cx.baseUrl === null) return null
+  const own = dispatcher === undefined
+  const agent =
+    dispatcher ??
+    new Agent({
+      connections: cx.concurrency + 2,
+      headersTimeout: cx.timeoutMs,
+      bodyTimeout: cx.timeoutMs,
+      connectTimeout: Math.min(cx.timeoutMs, 10_000)
+    })
+  let tokens: TokenSource
+  if (cx.apiToken !== null) {
+    tokens = staticToken(cx.apiToken)
+  } else {
+    if (cx.tokenUrl === null || cx.clientId === null || cx.username === null || cx.password === null) {
+      // loadConfig already refuses this; a hand-built Config might not.
+      throw new Error('CX token settings are incomplete: CX_TOKEN_URL, CX_CLIENT_ID, CX_USERNAME and CX_PASSWORD are required')
+    }
+    tokens = new KeycloakTokenSource({
+      tokenUrl: cx.tokenUrl,
+      clientId: cx.clientId,
+      clientSecret: cx.clientSecret,
+      username: cx.username,
+      password: cx.password,
+      timeoutMs: cx.timeoutMs,
+      dispatcher: agent
+    })
+  }
+  return new CxClient({ baseUrl: cx.baseUrl, tokens, timeoutMs: cx.timeoutMs, dispatcher: agent, ownsDispatcher: own })
+}

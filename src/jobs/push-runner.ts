@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto'
+import type { TimeWindow } from '../cx/types.js'
+import type { PushRunReport, RunTrigger } from '../state/types.js'
+import { soleInstance, type Leadership } from './leadership.js'
+import { runPushJob, type PushJobDeps } from './push-links.js'
+import { RunTally } from './tally.js'
+
+export interface PushRunnerDeps extends PushJobDeps {
+  readonly instanceId: string
+  readonly leadership?: Leadership
+}
+
+export interface StartedRun {
+  readonly id: string
+  readonly trigger: RunTrigger
+  /** Settles with the final report (never rejects). Null when another instance leads and nothing ran. */
+  readonly done: Promise<PushRunReport | null>
+}
+
+/** Another run is under way; carries its id so a client can follow it. */
+export class RunInProgressError extends Error {
+  constructor(readonly runId: string) {
+    super(`a push run is already in progress: ${runId}`)
+    this.name = 'RunInProgressError'
+  }
+}
+
+/**
+ * Owns the "one run at a time" rule for this process: scheduled ticks and manual or backfill requests
+ * all go through `start`, which refuses while a run is under way. Keeps the live tally of the current
+ * run for the admin report.
+ */
+export class PushRunner {
+  readonly #deps: PushRunnerDeps
+  readonly #leadership: Leadership
+  readonly #shutdown = new AbortController()
+  #current: { tally: RunTally; done: Promise<PushRunReport | null> } | null = null
+  #closed = false
+
+  constructor(deps: PushRunnerDeps) {
+    this.#deps = deps
+    this.#leadership = deps.leadership ?? soleInstance
+  }
+
+  get running(): { id: string; trigger: RunTrigger } | null {
+    const c = this.#current
+    return c ? { id: c.tally.id, trigger: c.tally.trigger } : null
+  }
+
+  /** Starts a run now; throws RunInProgressError while one runs. */
+  start(trigger: RunTrigger, range?: TimeWindow): StartedRun {
+    if (this.#closed) throw new Error('the push runner is stopped')
+    if (this.#current) throw new RunInProgressError(this.#current.tally.id)
+    const now = this.#deps.now ?? Date.now
+    const tally = new RunTally(randomUUID(), this.#deps.instanceId, trigger, now())
+    const done = this.#execute(tally, range).finally(() => {
+      this.#current = null
+    })
+    this.#current = { tally, done }
+    return { id: tally.id, trigger, done }
+  }
+
+  /** The current run's live report, else the last finished one. */
+  async latest(): Promise<PushRunReport | null> {
+    const c = this.#current
+    if (c) return c.tally.report((this.#deps.now ?? Date.now)())
+    return this.#deps.store.latestRunReport()
+  }
+
+  /**
+   * No new runs; waits for the current one to finish. After `graceMs` the run is aborted (it stops
+   * before its next message, with the state consistent) and awaited.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#closed = true
+    const c = this.#current
+    if (!c) return
+    let timer: NodeJS.Timeout | undefined
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs)
+    })
+    const finished = await Promise.race([c.done.then(() => true), grace.then(() => false)])
+    clearTimeout(timer)
+    if (!finished) {
+      this.#shutdown.abort(new Error('the gateway is shutting down'))
+      await c.done
+    }
+  }
+
+  async #execute(tally: RunTally, range: TimeWindow | undefined): Promise<PushRunReport | null> {
+    const { log, store } = this.#deps
+    const now = this.#deps.now ?? Date.now
+    let lease
+    try {
+      lease = await this.#leadership.acquire()
+    } catch (err) {
+      tally.status = 'failed'
+      tally.error = `could not take the push lock: ${(err as Error).message}`
+      return this.#finish(tally, now())
+    }
+    if (lease === null) {
+      log.debug({ run: tally.id }, 'another instance leads the push job; skipping this run')
+      return null
+    }
+    const signal = AbortSignal.any([this.#shutdown.signal, lease.signal])
+    log.info({ run: tally.id, trigger: tally.trigger }, 'push run started')
+    try {
+      await runPushJob(this.#deps, { tally, signal, ...(range ? { range } : {}) })
+      tally.status = 'ok'
+    } catch (err) {
+      tally.status = 'failed'
+      tally.error = signal.aborted ? `aborted: ${reasonText(signal.reason)}` : (err as Error).message
+    } finally {
+      await lease.release().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'releasing the push lock failed'))
+    }
+    const report = await this.#finish(tally, now())
+    const level = report.status === 'ok' ? 'info' : 'error'
+    log[level]({ report }, `push run ${report.status}`)
+    return report
+  }
+
+  async #finish(tally: RunTally, now: number): Promise<PushRunReport> {
+    tally.durationMs = now - tally.startedAt
+    const report = tally.report(now)
+    try {
+      await this.#deps.store.saveRunReport(report)
+    } catch (err) {
+      this.#deps.log.warn({ err: (err as Error).message }, 'could not save the push run report')
+    }
+    return report
+  }
+}
+
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason)
+}
