@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
+import { EfswitchProvider } from './efswitch/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
@@ -12,7 +13,11 @@ export function createProvider(config: Config, log: FastifyBaseLogger): Recordin
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
       return new EleveoProvider({ baseUrl, username, password, timeoutMs })
     }
-    case 'efswitch':
-      throw new Error('RECORDING_VENDOR=efswitch is not available yet')
+    case 'efswitch': {
+      const { databaseUrl, recordingsRoot, pathQuery } = config.efswitch
+      if (databaseUrl === null) throw new Error('EFSWITCH_DATABASE_URL is required when RECORDING_VENDOR=efswitch')
+      if (recordingsRoot === null) throw new Error('EFSWITCH_RECORDINGS_ROOT is required when RECORDING_VENDOR=efswitch')
+      return new EfswitchProvider({ databaseUrl, recordingsRoot, pathQuery, log })
+    }
   }
 }
