@@ -131,7 +131,8 @@ class VirtualWavStream extends Readable {
     this.#open = open
     this.#outerSignal = signal
     this.#onOuterAbort = () => this.destroy(abortReason(signal))
-    if (signal?.aborted) process.nextTick(this.#onOuterAbort)
+    // Destroyed right away (the error is emitted on a later tick) so that no segment is ever opened.
+    if (signal?.aborted) this.destroy(abortReason(signal))
     else signal?.addEventListener('abort', this.#onOuterAbort, { once: true })
   }
 

@@ -86,12 +86,13 @@ export async function soxConcat(inputs: readonly string[], out: string): Promise
 
 /**
  * Decodes any WAV sox can read to raw interleaved samples of `bits` (signed integers, little endian).
- * Use 16 for the usual comparison; 32 keeps 24/32-bit sources exact.
+ * Use 16 for the usual comparison; 32 keeps 24/32-bit sources exact. `-D`: no dither, so reducing a
+ * 24-bit source to 16 bits gives the same samples on every run.
  */
 export async function decodeSamples(path: string, bits: 8 | 16 | 32 = 16): Promise<Buffer> {
   const { stdout } = await run(
     SOX,
-    [path, '-t', 'raw', '-e', 'signed-integer', '-b', String(bits), '-L', '-'],
+    ['-D', path, '-t', 'raw', '-e', 'signed-integer', '-b', String(bits), '-L', '-'],
     { encoding: 'buffer', maxBuffer: MAX_BUFFER }
   )
   return stdout
