@@ -2,6 +2,9 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import errorsPlugin from '../plugins/errors.js'
 import providerPlugin from '../plugins/provider.js'
 import recordingsRoutes from '../routes/recordings.js'
+import statePlugin from '../plugins/state.js'
+import schedulerPlugin from '../plugins/scheduler.js'
+import adminRoutes from '../routes/admin.js'
 import type { Config } from './config.js'
 import type { RecordingProvider } from './providers/types.js'
 
@@ -61,6 +64,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(errorsPlugin)
   await app.register(providerPlugin, opts.provider === undefined ? {} : { provider: opts.provider })
   await app.register(recordingsRoutes)
+  await app.register(statePlugin)
+  await app.register(schedulerPlugin)
+  await app.register(adminRoutes)
 
   await app.ready()
   return app

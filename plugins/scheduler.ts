@@ -1,0 +1,80 @@
+import fp from 'fastify-plugin'
+import { AsyncTask, SimpleIntervalJob, ToadScheduler } from 'toad-scheduler'
+import { createCxClient } from '../src/cx/client.js'
+import type { Leadership } from '../src/jobs/leadership.js'
+import type { CxPort } from '../src/jobs/push-links.js'
+import { PushRunner, RunInProgressError } from '../src/jobs/push-runner.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Runs of the push job (scheduled and manual share its one-at-a-time guard); null when pushing is disabled. */
+    pushRunner: PushRunner | null
+  }
+}
+
+export interface SchedulerPluginOptions {
+  /** A CX adapter to use instead of the configured one (tests). */
+  cx?: CxPort
+  /** Who may run the job; default: this instance alone (file store). */
+  leadership?: Leadership
+  /** False: build the runner (manual runs work) but start no timer. Default true. */
+  schedule?: boolean
+}
+
+/**
+ * The push job on a timer: every PUSH_INTERVAL_S a run starts unless one is still under way (a tick that
+ * finds one running is skipped, not queued). On close the timer stops first, then the current run is
+ * given SHUTDOWN_TIMEOUT_MS to finish before it is aborted between two messages.
+ * Needs the `provider` and `state` plugins.
+ */
+export default fp<SchedulerPluginOptions>(
+  async (app, opts) => {
+    const { config } = app
+    const store = app.stateStore
+    if (!config.push.enabled || store === null) {
+      app.decorate('pushRunner', null)
+      app.log.info('pushing to CX is disabled (CX_BASE_URL is not set)')
+      return
+    }
+    const client = opts.cx ? null : createCxClient(config)
+    const cx: CxPort | null = opts.cx ?? client
+    if (cx === null) throw new Error('pushing is enabled but no CX client could be built')
+
+    const log = app.log.child({ component: 'push' })
+    const runner = new PushRunner({
+      config,
+      provider: app.provider,
+      cx,
+      store,
+      log,
+      instanceId: config.instanceId,
+      ...(opts.leadership ? { leadership: opts.leadership } : {})
+    })
+    app.decorate('pushRunner', runner)
+
+    const scheduler = new ToadScheduler()
+    if (opts.schedule !== false) {
+      const task = new AsyncTask(
+        'push-links',
+        async () => {
+          try {
+            await runner.start('schedule').done
+          } catch (err) {
+            if (err instanceof RunInProgressError) log.debug({ run: err.runId }, 'a push run is under way; skipping this tick')
+            else throw err
+          }
+        },
+        (err) => log.error({ err }, 'scheduled push run could not start')
+      )
+      app.addHook('onReady', async () => {
+        scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds: config.push.intervalS }, task, { id: 'push-links', preventOverrun: true }))
+      })
+    }
+    app.addHook('onClose', async () => {
+      scheduler.stop()
+      await runner.stop(config.shutdownTimeoutMs)
+      await client?.close()
+    })
+  },
+  { name: 'scheduler', dependencies: ['provider', 'state'] }
+)

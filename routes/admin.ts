@@ -1,0 +1,191 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { RunInProgressError } from '../src/jobs/push-runner.js'
+
+const errorRef = { $ref: 'ErrorBody#' } as const
+
+const timeValue = {
+  anyOf: [
+    { type: 'string', minLength: 1, description: 'ISO 8601 date-time' },
+    { type: 'integer', minimum: 0, description: 'epoch milliseconds' }
+  ]
+} as const
+
+const windowSchema = {
+  type: 'object',
+  required: ['start', 'end'],
+  properties: { start: { type: 'string', format: 'date-time' }, end: { type: 'string', format: 'date-time' } }
+} as const
+
+export const pushRunReportSchema = {
+  $id: 'PushRunReport',
+  type: 'object',
+  required: ['id', 'instance', 'trigger', 'windows', 'status', 'startedAt', 'durationMs'],
+  properties: {
+    id: { type: 'string' },
+    instance: { type: 'string', description: 'INSTANCE_ID of the gateway that ran it' },
+    trigger: { type: 'string', enum: ['schedule', 'manual', 'backfill'] },
+    windows: { type: 'array', items: windowSchema },
+    calls: { type: 'integer', description: 'Calls looked up in the vendor' },
+    legs: { type: 'integer', description: 'CX legs considered' },
+    matched: { type: 'integer', description: 'CX legs paired with a vendor recording' },
+    pushed: { type: 'integer', description: 'Links CX accepted in this run' },
+    alreadyPushed: { type: 'integer', description: 'Legs skipped: already accepted (or failed for good) before' },
+    pending: { type: 'integer', description: 'Legs left for a later run' },
+    failed: { type: 'integer', description: 'Legs recorded as failed in this run (4xx from CX, unusable CX data)' },
+    droppedPending: { type: 'integer', description: 'Pending legs given up after PENDING_MAX_AGE_S' },
+    status: { type: 'string', enum: ['running', 'ok', 'failed'] },
+    error: { type: ['string', 'null'] },
+    startedAt: { type: 'string', format: 'date-time' },
+    durationMs: { type: 'integer', description: 'So far, while running' }
+  }
+} as const
+
+const conflictBody = {
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string' },
+    error: { type: 'string' },
+    message: { type: 'string' },
+    runId: { type: 'string', description: 'The run under way' }
+  }
+} as const
+
+export const startRunSchema = {
+  summary: 'Start a push run now (or a backfill of a past window)',
+  description:
+    'Without a body: a run like a scheduled one (from the cursor to now - ELEVEO_PROCESSING_DELAY_S, plus pending retries). ' +
+    'With {start, end}: a backfill of that window (split into PUSH_MAX_WINDOW_S pieces); the cursor is not moved and ' +
+    'links already in the ledger are not pushed again. end defaults to now. Answers at once; follow the run with ' +
+    'GET /admin/push-runs/latest.',
+  tags: ['admin'],
+  security: [{ adminToken: [] }],
+  body: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: { start: timeValue, end: timeValue }
+  },
+  response: {
+    202: {
+      type: 'object',
+      required: ['id', 'trigger', 'status'],
+      properties: { id: { type: 'string' }, trigger: { type: 'string' }, status: { type: 'string' } }
+    },
+    400: errorRef,
+    401: errorRef,
+    409: conflictBody
+  }
+} as const
+
+export const latestRunSchema = {
+  summary: 'The current push run (live counters), else the last finished one',
+  tags: ['admin'],
+  security: [{ adminToken: [] }],
+  response: { 200: { $ref: 'PushRunReport#' }, 401: errorRef, 404: errorRef, 409: conflictBody }
+} as const
+
+interface StartRunBody {
+  start?: string | number
+  end?: string | number
+}
+
+function unauthorized(reply: FastifyReply, message: string): FastifyReply {
+  return reply
+    .code(401)
+    .header('www-authenticate', 'Bearer realm="cx-recording-gateway admin"')
+    .send({ statusCode: 401, code: 'GW_ERR_UNAUTHORIZED', error: 'Unauthorized', message })
+}
+
+function badRequest(reply: FastifyReply, message: string): FastifyReply {
+  return reply.code(400).send({ statusCode: 400, code: 'GW_ERR_BAD_BACKFILL', error: 'Bad Request', message })
+}
+
+/** Hashing first makes both sides the same length, so the comparison time says nothing about the token. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest()
+  const b = createHash('sha256').update(expected).digest()
+  return timingSafeEqual(a, b)
+}
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
+/** Epoch ms from an ISO 8601 string or epoch milliseconds (as a number or digits); null for anything else. */
+function toEpochMs(v: string | number): number | null {
+  const ms = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : ISO_8601.test(v) ? Date.parse(v) : NaN
+  return Number.isFinite(ms) ? ms : null
+}
+
+/**
+ * Operator routes for the push job. They exist only when ADMIN_TOKEN is set (otherwise every path
+ * answers 404, as for any unknown route) and require `Authorization: Bearer <ADMIN_TOKEN>`.
+ */
+const adminRoutes: FastifyPluginAsync = async (app) => {
+  const token = app.config.adminToken
+  if (token === null) return
+  app.addSchema(pushRunReportSchema)
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')
+    if (!m) return unauthorized(reply, 'An Authorization: Bearer <ADMIN_TOKEN> header is required')
+    if (!sameSecret(m[1]!.trim(), token)) return unauthorized(reply, 'The admin token is not valid')
+  })
+
+  const disabled = {
+    statusCode: 409,
+    code: 'GW_ERR_PUSH_DISABLED',
+    error: 'Conflict',
+    message: 'Pushing to CX is disabled: CX_BASE_URL is not set'
+  }
+
+  app.post<{ Body: StartRunBody | undefined }>(
+    '/admin/push-runs',
+    { schema: startRunSchema },
+    async (request, reply) => {
+      const runner = app.pushRunner
+      if (!runner) return reply.code(409).send(disabled)
+      const body = request.body ?? {}
+      let range: { start: number; end: number } | undefined
+      if (body.start !== undefined || body.end !== undefined) {
+        if (body.start === undefined) return badRequest(reply, 'a backfill needs start (end defaults to now)')
+        const now = Date.now()
+        const start = toEpochMs(body.start)
+        const end = body.end === undefined ? now : toEpochMs(body.end)
+        if (start === null) return badRequest(reply, `start ${JSON.stringify(body.start)} is neither an ISO date-time nor epoch milliseconds`)
+        if (end === null) return badRequest(reply, `end ${JSON.stringify(body.end)} is neither an ISO date-time nor epoch milliseconds`)
+        if (start >= end) return badRequest(reply, 'start must be before end')
+        if (end > now) return badRequest(reply, 'end must not be in the future')
+        range = { start, end }
+      }
+      try {
+        const run = range ? runner.start('backfill', range) : runner.start('manual')
+        return reply.code(202).header('location', '/admin/push-runs/latest').send({ id: run.id, trigger: run.trigger, status: 'running' })
+      } catch (err) {
+        if (!(err instanceof RunInProgressError)) throw err
+        return reply.code(409).send({
+          statusCode: 409,
+          code: 'GW_ERR_PUSH_RUN_IN_PROGRESS',
+          error: 'Conflict',
+          message: `A push run is already in progress (${err.runId}); try again when it has finished`,
+          runId: err.runId
+        })
+      }
+    }
+  )
+
+  app.get(
+    '/admin/push-runs/latest',
+    { schema: latestRunSchema },
+    async (_request, reply) => {
+      const runner = app.pushRunner
+      if (!runner) return reply.code(409).send(disabled)
+      const report = await runner.latest()
+      if (report === null) {
+        return reply.code(404).send({ statusCode: 404, code: 'GW_ERR_NO_PUSH_RUN', error: 'Not Found', message: 'No push run has happened yet' })
+      }
+      return report
+    }
+  )
+}
+
+export default adminRoutes
