@@ -188,6 +188,7 @@ t.test('database down: 503 with Retry-After; back up: the same request works wit
       const res = await live.inject({ method, url })
       t.equal(res.statusCode, 503, method)
       t.ok(Number(res.headers['retry-after']) > 0, 'Retry-After')
+      t.notOk(res.body.includes(SECRET), 'the answer does not carry the database password')
       if (method === 'GET') {
         t.match(res.json(), { statusCode: 503, error: 'Service Unavailable', code: 'GW_ERR_UPSTREAM_UNAVAILABLE', message: /efswitch/ })
       }

@@ -72,6 +72,17 @@ function makeRunner(): { runner: Runner; owner: { uid: number; gid: number } | n
   }
 }
 
+/**
+ * Where the cluster's directory goes. As root the server runs as `postgres`, which must be able to
+ * reach it: a TMPDIR under /root would not do, so fall back to /tmp then.
+ */
+function baseDir(runner: Runner, dropsPrivileges: boolean): string {
+  const base = tmpdir()
+  if (!dropsPrivileges) return base
+  const [cmd, args] = runner.wrap(['test', '-x', base])
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0 ? base : '/tmp'
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
@@ -101,7 +112,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   const pgCtl = findBinary('pg_ctl')
   const { runner, owner } = makeRunner()
 
-  const root = mkdtempSync(join(tmpdir(), 'gw-pg-'))
+  const root = mkdtempSync(join(baseDir(runner, owner !== null), 'gw-pg-'))
   const dataDir = join(root, 'data')
   const socketDir = join(root, 'sock')
   const logFile = join(root, 'server.log')
