@@ -50,10 +50,10 @@ export function parseLegsResponse(body: string, dialogId: string): RawLeg[] {
   try {
     doc = JSON.parse(body) as Json
   } catch {
-    throw new EleveoContractError(`recordings of dialog ${dialogId}: the answer is not JSON (starts with ${JSON.stringify(body.slice(0, 40))})`)
+    throw new EleveoContractError(`the answer is not JSON (starts with ${JSON.stringify(body.slice(0, 40))})`)
   }
   if (!isObject(doc) || !Array.isArray(doc.legs)) {
-    throw new EleveoContractError(`recordings of dialog ${dialogId}: expected an object with a "legs" array`)
+    throw new EleveoContractError(`expected an object with a "legs" array`)
   }
   const seen = new Set<string>()
   return doc.legs.map((item, i): RawLeg => {

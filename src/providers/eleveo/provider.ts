@@ -38,6 +38,17 @@ const PING_DIALOG_ID = 'cx-recording-gateway-ping'
 
 type Headers = Dispatcher.ResponseData['headers']
 
+const ignore = (): void => {}
+
+/**
+ * Drops an answer's body without reading it. undici reports destroying an unfinished body as an 'error'
+ * event; nobody else listens any more, and an unheard 'error' would crash the process.
+ */
+function release(res: Dispatcher.ResponseData): void {
+  res.body.on('error', ignore)
+  res.body.destroy()
+}
+
 function header(headers: Headers, name: string): string | undefined {
   const v = headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -102,7 +113,7 @@ export class EleveoProvider implements RecordingProvider {
     if (res.statusCode === 206) {
       const cr = parseContentRange(header(res.headers, 'content-range'))
       if (cr === null || cr.start !== 0 || cr.size === null) {
-        res.body.destroy()
+        release(res)
         throw eleveoContractError(what, `206 with an unusable Content-Range ${JSON.stringify(header(res.headers, 'content-range'))}`)
       }
       const head = await this.#readHead(res, cr.end + 1, what, signal)
@@ -114,7 +125,7 @@ export class EleveoProvider implements RecordingProvider {
     if (res.statusCode === 200) {
       const size = Number(header(res.headers, 'content-length'))
       if (!Number.isSafeInteger(size) || size < 0) {
-        res.body.destroy()
+        release(res)
         throw eleveoContractError(what, 'the audio has no Content-Length, so its size is unknown')
       }
       const want = Math.min(size, HEAD_PROBE_BYTES)
@@ -140,7 +151,7 @@ export class EleveoProvider implements RecordingProvider {
     if (res.statusCode === 206) {
       const cr = parseContentRange(header(res.headers, 'content-range'))
       if (cr === null || cr.start !== range.start || cr.end !== range.end) {
-        res.body.destroy()
+        release(res)
         throw eleveoContractError(
           what,
           `asked for bytes ${range.start}-${range.end}, got Content-Range ${JSON.stringify(header(res.headers, 'content-range'))}`
@@ -152,7 +163,7 @@ export class EleveoProvider implements RecordingProvider {
       // HTTP lets a server ignore Range; cut our bytes out of the whole file.
       const size = Number(header(res.headers, 'content-length'))
       if (Number.isSafeInteger(size) && size < range.end + 1) {
-        res.body.destroy()
+        release(res)
         throw eleveoContractError(what, `needed bytes up to ${range.end}, the file has ${size}`)
       }
       return sliceStream(res.body, range.start, length)
@@ -195,6 +206,7 @@ export class EleveoProvider implements RecordingProvider {
     let total = 0
     try {
       // Breaking out of for-await destroys the body: an oversized answer is not downloaded further.
+      res.body.on('error', ignore)
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         total += chunk.length
         if (total > MAX_LISTING_BYTES) break
@@ -214,13 +226,14 @@ export class EleveoProvider implements RecordingProvider {
     try {
       if (want > 0) {
         // Breaking out of for-await destroys the body, which aborts the rest of a whole-file answer.
+        res.body.on('error', ignore)
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           chunks.push(chunk)
           total += chunk.length
           if (total >= want) break
         }
       } else {
-        res.body.destroy()
+        release(res)
       }
     } catch (err) {
       throw eleveoFailure(err, what, this.#timeoutMs, signal)

@@ -1,0 +1,113 @@
+import t from 'tap'
+import { LegCache } from '../src/providers/leg-cache.js'
+import type { VendorLeg } from '../src/providers/types.js'
+import { makeHoldCall, metadataRequests, startRig } from './recordings-setup.js'
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('concurrent requests for one call share one Eleveo look-up; the TTL bounds reuse', async (t) => {
+  // Latency keeps the first look-up in flight while the others arrive.
+  const rig = await startRig(t, { env: { LEG_CACHE_TTL_MS: '400' }, sim: { latencyMs: 50 } })
+  const call = await makeHoldCall(rig.dir, 'dlg-cache', {}, [1, 1])
+  rig.sim.legs.push(...call.legs)
+  const url = `/recordings/${call.legId}`
+
+  const answers = await Promise.all([
+    rig.app.inject({ method: 'GET', url }),
+    rig.app.inject({ method: 'HEAD', url }),
+    rig.app.inject({ method: 'GET', url, headers: { range: 'bytes=0-99' } })
+  ])
+  t.same(answers.map((a) => a.statusCode), [200, 200, 206])
+  t.equal(metadataRequests(rig.sim).length, 1, 'three concurrent requests, one metadata call')
+
+  await rig.app.inject({ method: 'HEAD', url })
+  t.equal(metadataRequests(rig.sim).length, 1, 'within the TTL the cached legs are used')
+
+  await sleep(600)
+  await rig.app.inject({ method: 'HEAD', url })
+  t.equal(metadataRequests(rig.sim).length, 2, 'after the TTL Eleveo is asked again')
+})
+
+t.test('a failed look-up is not cached', async (t) => {
+  const rig = await startRig(t, { env: { LEG_CACHE_TTL_MS: '60000' } })
+  const call = await makeHoldCall(rig.dir, 'dlg-cache-fail', {}, [1])
+  rig.sim.legs.push(...call.legs)
+  rig.sim.setFault('error500', { dialogId: 'dlg-cache-fail', target: 'metadata' })
+  t.equal((await rig.app.inject({ method: 'HEAD', url: `/recordings/${call.legId}` })).statusCode, 502)
+  rig.sim.setFault(null, { dialogId: 'dlg-cache-fail' })
+  t.equal((await rig.app.inject({ method: 'HEAD', url: `/recordings/${call.legId}` })).statusCode, 200)
+  t.equal(metadataRequests(rig.sim).length, 2)
+})
+
+t.test('LEG_CACHE_TTL_MS=0 disables the cache', async (t) => {
+  const rig = await startRig(t, { env: { LEG_CACHE_TTL_MS: '0' } })
+  const call = await makeHoldCall(rig.dir, 'dlg-nocache', {}, [1])
+  rig.sim.legs.push(...call.legs)
+  for (let i = 0; i < 3; i++) await rig.app.inject({ method: 'HEAD', url: `/recordings/${call.legId}` })
+  t.equal(metadataRequests(rig.sim).length, 3)
+})
+
+/** A provider whose look-ups finish only when the test says so. */
+function controllableProvider(): {
+  findLegs: (dialogId: string, signal?: AbortSignal) => Promise<VendorLeg[]>
+  calls: { dialogId: string; signal: AbortSignal | undefined; resolve: (legs: VendorLeg[]) => void; reject: (e: Error) => void }[]
+} {
+  const calls: ReturnType<typeof controllableProvider>['calls'] = []
+  return {
+    calls,
+    findLegs(dialogId, signal) {
+      return new Promise((resolve, reject) => {
+        calls.push({ dialogId, signal, resolve, reject })
+        signal?.addEventListener('abort', () => reject(new Error('upstream aborted')), { once: true })
+      })
+    }
+  }
+}
+
+const LEG: VendorLeg = { dialogId: 'd', agentExtension: '1', ani: '2', start: 0, end: null, segments: [{ id: 's' }] }
+
+t.test("one caller giving up does not abort the shared look-up for the others", async (t) => {
+  const provider = controllableProvider()
+  const cache = new LegCache(provider, { ttlMs: 10_000 })
+  const leaving = new AbortController()
+  const first = cache.findLegs('d', leaving.signal)
+  const second = cache.findLegs('d', new AbortController().signal)
+  const third = cache.findLegs('d')
+  t.equal(provider.calls.length, 1, 'one upstream call')
+
+  leaving.abort(new Error('client left'))
+  await t.rejects(first, { message: 'client left' }, 'the caller that left gets its abort reason')
+  t.equal(provider.calls[0]?.signal?.aborted, false, 'the shared call goes on')
+  provider.calls[0]?.resolve([LEG])
+  t.same(await second, [LEG])
+  t.same(await third, [LEG])
+  t.same(await cache.findLegs('d'), [LEG], 'cached')
+  t.equal(provider.calls.length, 1)
+})
+
+t.test('when every caller has given up, the upstream call is aborted and not reused', async (t) => {
+  const provider = controllableProvider()
+  const cache = new LegCache(provider, { ttlMs: 10_000 })
+  const a = new AbortController()
+  const b = new AbortController()
+  const pa = cache.findLegs('d', a.signal)
+  const pb = cache.findLegs('d', b.signal)
+  a.abort()
+  t.equal(provider.calls[0]?.signal?.aborted, false)
+  b.abort()
+  await t.rejects(pa)
+  await t.rejects(pb)
+  t.equal(provider.calls[0]?.signal?.aborted, true, 'nobody waits any more: upstream aborted')
+
+  const again = cache.findLegs('d')
+  t.equal(provider.calls.length, 2, 'the next caller starts a fresh look-up')
+  provider.calls[1]?.resolve([LEG])
+  t.same(await again, [LEG])
+})
+
+t.test('an already-aborted signal is refused without asking upstream', async (t) => {
+  const provider = controllableProvider()
+  const cache = new LegCache(provider, { ttlMs: 10_000 })
+  await t.rejects(cache.findLegs('d', AbortSignal.abort(new Error('gone'))), { message: 'gone' })
+  t.equal(provider.calls.length, 0)
+})
