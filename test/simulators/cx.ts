@@ -69,10 +69,11 @@ export interface CxSimulator {
   /** Every message accepted (2xx), in order, duplicates included. */
   received: ReceivedMessage[]
   requests: CxSimRequest[]
-  /** Tokens issued by the token endpoint. */
+  /** Tokens issued by the token endpoint, in order. */
+  issued: string[]
   readonly tokensIssued: number
-  /** The next n activity posts answer `status` (default 500). */
-  failNext(n: number, status?: number): void
+  /** The next n requests to `target` (default: activity posts) answer `status` (default 500). */
+  failNext(n: number, status?: number, target?: 'activities' | 'voice-activities'): void
   /** Posts matching the predicate answer `status` (default 400) every time. */
   rejectWhen(pred: ((msg: ReceivedMessage) => boolean) | null, status?: number): void
   /** The next n activity posts get no answer for `ms` (longer than the client's timeout), then 200... or never. */
@@ -101,9 +102,11 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
   const received: ReceivedMessage[] = []
   const requests: CxSimRequest[] = []
   const tokens = new Map<string, number>()
-  let tokensIssued = 0
-  let failCount = 0
-  let failStatus = 500
+  const issued: string[] = []
+  const fail = {
+    activities: { count: 0, status: 500 },
+    'voice-activities': { count: 0, status: 500 }
+  }
   let stallCount = 0
   let stallMs = 0
   let reject: { pred: (m: ReceivedMessage) => boolean; status: number } | null = null
@@ -153,11 +156,11 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
     }
     const token = randomBytes(24).toString('base64url')
     tokens.set(token, Date.now() + expiresInS * 1000)
-    tokensIssued++
+    issued.push(token)
     return { access_token: token, expires_in: expiresInS, token_type: 'Bearer', scope: 'profile email' }
   })
 
-  /** Null when the bearer is good; otherwise the 401 has been sent. */
+  /** True when the bearer is good; otherwise the 401 has been sent. */
   function checkBearer(request: FastifyRequest, reply: FastifyReply): boolean {
     const m = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')
     const token = m?.[1]
@@ -187,6 +190,11 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
         if (!Number.isFinite(start) || !Number.isFinite(end) || !Number.isInteger(page) || page < 0 || !(pageSize > 0)) {
           return reply.code(400).send({ message: 'startTime, endTime (ISO), page >= 0 and pageSize > 0 are required' })
         }
+        const f = fail['voice-activities']
+        if (f.count > 0) {
+          f.count--
+          return reply.code(f.status).send({ message: `simulated failure ${f.status}` })
+        }
         const inWindow = activities
           .filter((a) => {
             const t = Date.parse(a.legStartTime)
@@ -207,9 +215,10 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
           await sleep(stallMs, reply.raw)
           if (reply.raw.destroyed) return reply
         }
-        if (failCount > 0) {
-          failCount--
-          return reply.code(failStatus).send({ message: `simulated failure ${failStatus}` })
+        const f = fail.activities
+        if (f.count > 0) {
+          f.count--
+          return reply.code(f.status).send({ message: `simulated failure ${f.status}` })
         }
         if (reject !== null && reject.pred(rec)) {
           return reply.code(reject.status).send({ message: `simulated rejection of ${rec.legId}: unknown conversation` })
@@ -233,12 +242,12 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
     activities,
     received,
     requests,
+    issued,
     get tokensIssued() {
-      return tokensIssued
+      return issued.length
     },
-    failNext(n, status = 500) {
-      failCount = n
-      failStatus = status
+    failNext(n, status = 500, target = 'activities') {
+      fail[target] = { count: n, status }
     },
     rejectWhen(pred, status = 400) {
       reject = pred === null ? null : { pred, status }
