@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { createCxClient } from '../src/cx/client.js'
+import { runPushJob, type JobLogger, type PushJobDeps } from '../src/jobs/push-links.js'
 import type { PushRunner } from '../src/jobs/push-runner.js'
+import { RunTally } from '../src/jobs/tally.js'
+import { FileStateStore } from '../src/state/file-store.js'
 import { formatLegId } from '../src/legs/leg-id.js'
 import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import type { RecordingProvider } from '../src/providers/types.js'
@@ -159,6 +163,79 @@ export async function startPushRig(t: Teardownable, opts: PushRigOptions = {}): 
   rig.restart = async (env = {}) => {
     await rig.app.close()
     await build(env)
+  }
+  return rig
+}
+
+export interface CapturedLog {
+  level: 'info' | 'warn' | 'error' | 'debug'
+  args: unknown[]
+}
+
+/** A JobLogger that keeps what it is told. */
+export function captureLog(): { log: JobLogger; lines: CapturedLog[] } {
+  const lines: CapturedLog[] = []
+  const at =
+    (level: CapturedLog['level']) =>
+    (...args: unknown[]): void => {
+      lines.push({ level, args })
+    }
+  return { log: { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') }, lines }
+}
+
+export interface JobRig {
+  cx: CxSimulator
+  eleveo: EleveoSimulator
+  stateDir: string
+  config: Config
+  store: FileStateStore
+  deps: PushJobDeps
+  logs: CapturedLog[]
+  /** The job's clock; tests move it. */
+  clock: { now: number }
+  /** One run of the job function itself (no runner, no app). */
+  run(opts?: { range?: { start: number; end: number }; signal?: AbortSignal }): Promise<{ tally: RunTally; error: unknown }>
+  /** A new store on the same directory, as after a restart. */
+  reopen(): Promise<void>
+}
+
+/** The push job without the app around it: its clock can be set, its store reopened. */
+export async function startJobRig(t: Teardownable, opts: PushRigOptions & { now: number }): Promise<JobRig> {
+  const stateDir = await tempDir(t, 'cxgw-job-')
+  const cx = await startCxSimulator({ clientSecret: CX_SECRETS.clientSecret, password: CX_SECRETS.password, ...opts.cxSim, activities: opts.activities ?? [] })
+  t.teardown(() => cx.close())
+  const eleveo = await startEleveoSimulator({ password: ELEVEO_PASSWORD, ...opts.eleveoSim, legs: opts.legs ?? [] })
+  t.teardown(() => eleveo.close())
+  const config = loadConfig(pushEnv(cx, eleveo, stateDir, opts.env))
+  const e = config.eleveo
+  const provider = new EleveoProvider({ baseUrl: eleveo.url, username: e.username, password: e.password, timeoutMs: e.timeoutMs })
+  t.teardown(() => provider.close())
+  const client = createCxClient(config)
+  if (client === null) throw new Error('pushing is not enabled')
+  t.teardown(() => client.close())
+  const { log, lines } = captureLog()
+  const clock = { now: opts.now }
+  const rig = { cx, eleveo, stateDir, config, logs: lines, clock } as JobRig
+  const open = async (): Promise<void> => {
+    rig.store = await FileStateStore.open(stateDir)
+    rig.deps = { config, provider, cx: client, store: rig.store, log, now: () => clock.now }
+  }
+  await open()
+  t.teardown(() => rig.store.close())
+  let n = 0
+  rig.run = async (o = {}) => {
+    const tally = new RunTally(`run-${++n}`, 'job-rig', o.range ? 'backfill' : 'manual', clock.now)
+    let error: unknown = null
+    try {
+      await runPushJob(rig.deps, { tally, ...o })
+    } catch (err) {
+      error = err
+    }
+    return { tally, error }
+  }
+  rig.reopen = async () => {
+    await rig.store.close()
+    await open()
   }
   return rig
 }

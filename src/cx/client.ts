@@ -46,11 +46,11 @@ export class CxClient {
       if (res.status < 200 || res.status > 299) {
         throw new UpstreamError('CX', `voice activities page ${page} answered ${res.status}: ${excerpt(res.text, 200)}`)
       }
-      const { items, total } = parsePage(res.text, page)
+      const { items, total, pageSize } = parsePage(res.text, page, this.#pageSize)
       seen += items.length
       if (items.length > 0) yield items
-      // `total` bounds the loop even if a buggy CX kept returning full pages.
-      if (items.length === 0 || items.length < this.#pageSize || seen >= total) return
+      // CX may cap pageSize below what we asked: `total` says when we are done; without it, a short page does.
+      if (items.length === 0 || seen >= total || (total === Number.POSITIVE_INFINITY && items.length < pageSize)) return
     }
   }
 
@@ -91,18 +91,19 @@ export class CxClient {
   }
 }
 
-function parsePage(text: string, page: number): { items: VoiceActivity[]; total: number } {
+function parsePage(text: string, page: number, asked: number): { items: VoiceActivity[]; total: number; pageSize: number } {
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
     throw new UpstreamError('CX', `voice activities page ${page} is not JSON`)
   }
-  const { items, total } = (body ?? {}) as { items?: unknown; total?: unknown }
+  const { items, total, pageSize } = (body ?? {}) as { items?: unknown; total?: unknown; pageSize?: unknown }
   if (!Array.isArray(items)) throw new UpstreamError('CX', `voice activities page ${page} has no items array`)
   return {
     items: items.map(toVoiceActivity),
-    total: typeof total === 'number' && Number.isFinite(total) ? total : Number.POSITIVE_INFINITY
+    total: typeof total === 'number' && Number.isFinite(total) ? total : Number.POSITIVE_INFINITY,
+    pageSize: typeof pageSize === 'number' && pageSize > 0 ? Math.min(pageSize, asked) : asked
   }
 }
 

@@ -94,6 +94,11 @@ export class FileStateStore implements StateStore {
     return this.#dir
   }
 
+  /** Journal fsyncs since open (diagnostics, bench). */
+  get journalSyncs(): number {
+    return this.#journal.syncs
+  }
+
   async load(): Promise<PushStateView> {
     return { cursor: this.#model.cursor, pending: [...this.#model.pending.values()] }
   }

@@ -16,10 +16,16 @@ export class Journal {
   #flushing = false
   #broken: Error | null = null
   #lines: number
+  #syncs = 0
 
   constructor(fh: FileHandle, existingLines: number) {
     this.#fh = fh
     this.#lines = existingLines
+  }
+
+  /** fsyncs of appended lines so far (fewer than lines when group commit works). */
+  get syncs(): number {
+    return this.#syncs
   }
 
   /** Lines written since the journal was last emptied. */
@@ -96,6 +102,7 @@ export class Journal {
         try {
           await writeAll(this.#fh, batch.map((b) => b.line).join(''))
           await this.#fh.datasync()
+          this.#syncs++
           this.#lines += batch.length
           for (const b of batch) {
             b.applied()

@@ -72,8 +72,11 @@ export interface CxSimulator {
   /** Tokens issued by the token endpoint, in order. */
   issued: string[]
   readonly tokensIssued: number
-  /** The next n requests to `target` (default: activity posts) answer `status` (default 500). */
-  failNext(n: number, status?: number, target?: 'activities' | 'voice-activities'): void
+  /**
+   * After `after` more requests to `target` (default: activity posts) have passed, the next n answer
+   * `status` (default 500).
+   */
+  failNext(n: number, status?: number, target?: 'activities' | 'voice-activities', after?: number): void
   /** Posts matching the predicate answer `status` (default 400) every time. */
   rejectWhen(pred: ((msg: ReceivedMessage) => boolean) | null, status?: number): void
   /** The next n activity posts get no answer for `ms` (longer than the client's timeout), then 200... or never. */
@@ -104,8 +107,8 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
   const tokens = new Map<string, number>()
   const issued: string[] = []
   const fail = {
-    activities: { count: 0, status: 500 },
-    'voice-activities': { count: 0, status: 500 }
+    activities: { skip: 0, count: 0, status: 500 },
+    'voice-activities': { skip: 0, count: 0, status: 500 }
   }
   let stallCount = 0
   let stallMs = 0
@@ -191,7 +194,8 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
           return reply.code(400).send({ message: 'startTime, endTime (ISO), page >= 0 and pageSize > 0 are required' })
         }
         const f = fail['voice-activities']
-        if (f.count > 0) {
+        if (f.skip > 0) f.skip--
+        else if (f.count > 0) {
           f.count--
           return reply.code(f.status).send({ message: `simulated failure ${f.status}` })
         }
@@ -216,7 +220,8 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
           if (reply.raw.destroyed) return reply
         }
         const f = fail.activities
-        if (f.count > 0) {
+        if (f.skip > 0) f.skip--
+        else if (f.count > 0) {
           f.count--
           return reply.code(f.status).send({ message: `simulated failure ${f.status}` })
         }
@@ -246,8 +251,8 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
     get tokensIssued() {
       return issued.length
     },
-    failNext(n, status = 500, target = 'activities') {
-      fail[target] = { count: n, status }
+    failNext(n, status = 500, target = 'activities', after = 0) {
+      fail[target] = { skip: after, count: n, status }
     },
     rejectWhen(pred, status = 400) {
       reject = pred === null ? null : { pred, status }
