@@ -63,6 +63,13 @@ export interface Config {
   pressure: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; maxRssBytes: number }
   healthCheckIntervalMs: number
   shutdownTimeoutMs: number
+  /**
+   * Fastify's trustProxy: false (default) uses the socket's address as the client IP (rate limits, logs);
+   * behind a load balancer, true, a hop count, or the proxies' addresses/CIDRs (comma-separated).
+   */
+  trustProxy: boolean | number | string
+  /** Bearer token required by GET /metrics; null leaves /metrics open (keep it off the public network). */
+  metricsToken: string | null
 }
 
 export class ConfigError extends Error {
@@ -124,6 +131,18 @@ export function redactUrl(raw: string): string {
 
 export const DEFAULT_EFSWITCH_PATH_QUERY =
   'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid and record_path is not null limit 1'
+
+/** TRUST_PROXY: unset/false, true, a number of hops, or proxy addresses/CIDRs separated by commas. */
+function trustProxy(env: Env): boolean | number | string {
+  const raw = str(env, 'TRUST_PROXY')
+  if (raw === null || raw === 'false') return false
+  if (raw === 'true') return true
+  if (/^\d+$/.test(raw)) return int(env, 'TRUST_PROXY', 0, 0, 100)
+  if (!/^[0-9A-Fa-f:.,/ ]+$/.test(raw)) {
+    throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or comma-separated addresses/CIDRs, got ${JSON.stringify(raw)}`)
+  }
+  return raw
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -228,6 +247,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxRssBytes: int(env, 'MAX_RSS_BYTES', 0, 0)
     },
     healthCheckIntervalMs: int(env, 'HEALTH_CHECK_INTERVAL_MS', 10_000, 100),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0)
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0),
+    trustProxy: trustProxy(env),
+    metricsToken: str(env, 'METRICS_TOKEN')
   }
 }
