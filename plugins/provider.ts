@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { RecordingResolver } from '../src/http/recording-resolver.js'
 import { createProvider } from '../src/providers/index.js'
+import { InstrumentedProvider } from '../src/providers/instrumented.js'
 import type { LegCache } from '../src/providers/leg-cache.js'
 import type { RecordingProvider } from '../src/providers/types.js'
 
@@ -23,7 +24,9 @@ export interface ProviderPluginOptions {
 export default fp<ProviderPluginOptions>(
   async (app, opts) => {
     const owned = opts.provider === undefined
-    const provider = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.vendor }))
+    const raw = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.vendor }))
+    // Everything (retrieval, push job, readiness) goes through the metered provider.
+    const provider = new InstrumentedProvider(raw, app.metrics)
     const recordings = new RecordingResolver(provider, { ttlMs: app.config.legCacheTtlMs })
     app.decorate('provider', provider)
     app.decorate('legs', recordings.legs)
@@ -31,5 +34,5 @@ export default fp<ProviderPluginOptions>(
     // Runs after the HTTP server has stopped and in-flight responses have finished.
     if (owned) app.addHook('onClose', async () => provider.close())
   },
-  { name: 'provider' }
+  { name: 'provider', dependencies: ['metrics'] }
 )

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import errorsPlugin from '../plugins/errors.js'
+import metricsPlugin from '../plugins/metrics.js'
 import providerPlugin from '../plugins/provider.js'
 import recordingsRoutes from '../routes/recordings.js'
 import statePlugin from '../plugins/state.js'
@@ -62,6 +63,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   app.decorate('config', config)
   await app.register(errorsPlugin)
+  await app.register(metricsPlugin)
   await app.register(providerPlugin, opts.provider === undefined ? {} : { provider: opts.provider })
   await app.register(recordingsRoutes)
   await app.register(statePlugin)

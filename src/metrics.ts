@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { PushStateView, StateStore } from './state/types.js'
 
 /**
  * The service's Prometheus metrics. One registry per app instance (not prom-client's global one) so
@@ -63,19 +64,89 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  readonly pendingLegs = new Gauge({
-    name: 'gateway_pending_legs',
-    help: 'CX legs waiting for a recording or for a retry of their push',
-    registers: [this.registry]
-  })
+  readonly pendingLegs: Gauge
 
-  readonly cursorLag = new Gauge({
-    name: 'gateway_push_cursor_lag_seconds',
-    help: 'How far the push cursor (end of the last completed window) is behind now',
-    registers: [this.registry]
-  })
+  readonly cursorLag: Gauge
+
+  /** Reads the push state at scrape time; null while pushing is disabled. */
+  #pushState: (() => Promise<PushStateView>) | null = null
+  #lastRead: { at: number; view: Promise<PushStateView | null> } | null = null
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
+    const state = (): Promise<PushStateView | null> => this.#readPushState()
+    // Read from the store when scraped, not kept from the last run: with a shared (PostgreSQL) store the
+    // leader's progress shows on every instance, and the lag keeps growing when no run completes.
+    this.pendingLegs = new Gauge({
+      name: 'gateway_pending_legs',
+      help: 'CX legs waiting for a recording or for a retry of their push (NaN when pushing is disabled or the state cannot be read)',
+      registers: [this.registry],
+      async collect() {
+        const view = await state()
+        this.set(view === null ? NaN : view.pending.reduce((n, p) => n + p.waiting.length, 0))
+      }
+    })
+    this.cursorLag = new Gauge({
+      name: 'gateway_push_cursor_lag_seconds',
+      help: 'How far the push cursor (end of the last completed window) is behind now (NaN before the first window completed)',
+      registers: [this.registry],
+      async collect() {
+        const view = await state()
+        this.set(view === null || view.cursor === null ? NaN : Math.max(0, (Date.now() - view.cursor) / 1000))
+      }
+    })
   }
+
+  /** Makes the pending and cursor-lag gauges report this state (read once per scrape). */
+  watchPushState(load: () => Promise<PushStateView>): void {
+    this.#pushState = load
+    this.#lastRead = null
+  }
+
+  /** The text for a scrape. */
+  async render(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  #readPushState(): Promise<PushStateView | null> {
+    const load = this.#pushState
+    if (load === null) return Promise.resolve(null)
+    const now = Date.now()
+    // Both gauges are collected in one scrape: one read serves them.
+    if (this.#lastRead !== null && now - this.#lastRead.at < 1000) return this.#lastRead.view
+    const view = load().catch(() => null)
+    this.#lastRead = { at: now, view }
+    return view
+  }
+}
+
+/**
+ * The state store seen by the push job, counting what it writes as it writes it: links CX accepted or
+ * refused, and finished runs (each run saves its report exactly once, at its end). Counting at the
+ * store rather than at the end of a run keeps long backfills visible while they run.
+ */
+export function meteredStateStore(store: StateStore, metrics: Metrics): StateStore {
+  const counted: Partial<StateStore> = {
+    recordAccepted: async (legId, at) => {
+      await store.recordAccepted(legId, at)
+      metrics.linksPushed.inc()
+    },
+    recordFailed: async (leg) => {
+      await store.recordFailed(leg)
+      metrics.linksFailed.inc()
+    },
+    saveRunReport: async (report) => {
+      // Counted even if saving fails: the run happened.
+      if (report.status !== 'running') metrics.pushRuns.inc({ trigger: report.trigger, status: report.status })
+      await store.saveRunReport(report)
+    }
+  }
+  return new Proxy(store, {
+    get(target, prop) {
+      if (typeof prop === 'string' && prop in counted) return counted[prop as keyof StateStore]
+      const value: unknown = Reflect.get(target, prop, target)
+      // Bound to the real store: its methods may use private fields, which a proxy as `this` lacks.
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    }
+  })
 }
