@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
 import { RangeNotSatisfiableError } from '../src/errors.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
-import { parseLegId } from '../src/legs/leg-id.js'
+import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
 
 /**
  * Recordings do not change once written, but links are access-controlled: browsers may keep a copy,
@@ -63,6 +63,8 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
     handler: async (request, reply) => {
       const started = performance.now()
       const key = parseLegId(request.params.legId)
+      // Canonical form (colons decoded): only validated characters, safe in a header and a log line.
+      const legId = formatLegId(key)
 
       // Aborts every upstream call for this request, including look-ups before the body starts.
       const abort = new AbortController()
@@ -90,14 +92,14 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
         .code(wanted.kind === 'partial' ? 206 : 200)
         .header('content-type', 'audio/wav')
         .header('content-length', String(length))
-        .header('content-disposition', `inline; filename="${request.params.legId.replace(/%3a/gi, ':').replace(/:/g, '_')}.wav"`)
+        .header('content-disposition', `inline; filename="${legId.replace(/:/g, '_')}.wav"`)
       if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
 
       let sent = 0
       reply.raw.once('close', () => {
         request.log.info(
           {
-            legId: request.params.legId,
+            legId,
             vendor: app.provider.name,
             segments: rec.leg.segments.length,
             status: reply.statusCode,
