@@ -21,7 +21,7 @@ export interface CxPort {
 export type JobLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error' | 'debug'>
 
 export interface PushJobDeps {
-  readonly config: Pick<Config, 'publicBaseUrl' | 'cx' | 'eleveo' | 'push'>
+  readonly config: Pick<Config, 'publicBaseUrl' | 'linkSigning' | 'cx' | 'eleveo' | 'push'>
   readonly provider: RecordingProvider
   readonly cx: CxPort
   readonly store: StateStore
