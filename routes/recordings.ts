@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
 import { RangeNotSatisfiableError } from '../src/errors.js'
+import { ClientClosedError } from '../src/http/client-closed.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
 import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
 
@@ -60,6 +61,8 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
     method: ['GET', 'HEAD'],
     url: '/recordings/:legId',
     schema: recordingSchema,
+    // ?sig= is checked by plugins/link-auth.ts before the handler runs (401 missing, 403 wrong).
+    config: { signedLink: true },
     handler: async (request, reply) => {
       const started = performance.now()
       const key = parseLegId(request.params.legId)
@@ -68,8 +71,16 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
 
       // Aborts every upstream call for this request, including look-ups before the body starts.
       const abort = new AbortController()
+      let served = false
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) abort.abort(new Error('the client closed the connection'))
+        if (!reply.raw.writableFinished) abort.abort(new ClientClosedError())
+        // Refusals (no such leg, upstream failure, 416) get their line too, with the same fields.
+        if (!served) {
+          request.log.info(
+            { legId, vendor: app.provider.name, segments: 0, status: reply.raw.statusCode, bytes: 0, complete: false, durationMs: Math.round(performance.now() - started) },
+            'recording not served'
+          )
+        }
       })
 
       const rec = await app.recordings.resolve(key, abort.signal)
@@ -96,7 +107,9 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
 
       let sent = 0
+      served = true
       reply.raw.once('close', () => {
+        if (sent > 0) app.metrics.bytesStreamed.inc({ vendor: app.provider.name }, sent)
         request.log.info(
           {
             legId,

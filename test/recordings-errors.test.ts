@@ -175,3 +175,20 @@ t.test('a client that disconnects mid-stream aborts the upstream request', async
   for (let i = 0; i < 100 && upstream?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 50))
   t.equal(upstream?.aborted, true, 'Eleveo saw its request closed before it finished sending')
 })
+
+t.test('a client that hangs up during the look-up aborts it too', async (t) => {
+  const rig = await startRig(t, { sim: { slowMs: 10_000 } })
+  const call = await makeHoldCall(rig.dir, 'dlg-hangup', {}, [1])
+  rig.sim.legs.push(...call.legs)
+  rig.sim.setFault('slow', { target: 'metadata' })
+  const address = await rig.app.listen({ host: '127.0.0.1', port: 0 })
+
+  const ac = new AbortController()
+  const pending = request(`${address}/recordings/${call.legId}`, { signal: ac.signal })
+  for (let i = 0; i < 100 && rig.sim.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(rig.sim.requests.length, 1, 'the look-up reached Eleveo')
+  ac.abort()
+  await t.rejects(pending)
+  for (let i = 0; i < 100 && rig.sim.requests[0]?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(rig.sim.requests[0]?.aborted, true, 'Eleveo saw the look-up closed')
+})

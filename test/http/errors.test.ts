@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
+import { request } from 'undici'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { UpstreamUnavailableError } from '../../src/errors.js'
@@ -11,7 +12,11 @@ function failingProvider(): RecordingProvider {
   return {
     name: 'eleveo',
     matchPolicy: { requireSameIdentity: false, toleranceMs: null },
-    async findLegs(dialogId) {
+    async findLegs(dialogId, signal) {
+      if (dialogId === 'hang') {
+        // Answers only by failing when the caller gives up.
+        return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))
+      }
       if (dialogId === 'unavailable') throw new UpstreamUnavailableError('eleveo', 'maintenance window')
       throw new Error('TypeError deep inside at /srv/internal/secret-path.ts:42')
     },
@@ -79,4 +84,17 @@ t.test('4xx are logged at info; credentials and link signatures never reach the 
   const all = raw.join('')
   t.match(all, /sig=\[REDACTED\]/, 'the URL is logged with the signature removed')
   t.notMatch(all, /SIGNATURE-VALUE|TOKEN-VALUE|COOKIE-VALUE/)
+})
+
+t.test('a client hanging up is not logged as a failure', async (t) => {
+  const { app, lines } = await appWithLogs(t)
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const ac = new AbortController()
+  const pending = request(`${address}/recordings/hang:1:2:3`, { signal: ac.signal })
+  for (let i = 0; i < 100 && !lines().some((l) => l.msg === 'incoming request'); i++) await new Promise((r) => setTimeout(r, 20))
+  ac.abort()
+  await t.rejects(pending)
+  for (let i = 0; i < 100 && !lines().some((l) => l.msg === 'request rejected'); i++) await new Promise((r) => setTimeout(r, 20))
+  t.match(lines().find((l) => l.msg === 'request rejected'), { level: 30, err: { code: 'GW_CLIENT_CLOSED' } })
+  t.notOk(lines().some((l) => (l.level as number) >= 50), 'no error logged')
 })
