@@ -15,7 +15,7 @@ declare module 'fastify' {
 export interface SchedulerPluginOptions {
   /** A CX adapter to use instead of the configured one (tests). */
   cx?: CxPort
-  /** Who may run the job; default: this instance alone (file store). */
+  /** Who may run the job; default: what the state plugin decided (`app.pushLeadership`). */
   leadership?: Leadership
   /** False: build the runner (manual runs work) but start no timer. Default true. */
   schedule?: boolean
@@ -48,7 +48,7 @@ export default fp<SchedulerPluginOptions>(
       store,
       log,
       instanceId: config.instanceId,
-      ...(opts.leadership ? { leadership: opts.leadership } : {})
+      leadership: opts.leadership ?? app.pushLeadership
     })
     app.decorate('pushRunner', runner)
 
