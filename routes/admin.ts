@@ -140,7 +140,18 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
 
   app.post<{ Body: StartRunBody | undefined }>(
     '/admin/push-runs',
-    { schema: startRunSchema },
+    {
+      schema: startRunSchema,
+      // Before schema validation, which would silently drop unknown keys: a typo such as {"begin": ...}
+      // must not turn an intended backfill into a normal run.
+      preValidation: async (request, reply) => {
+        const body: unknown = request.body
+        if (body === undefined || body === null) return
+        if (typeof body !== 'object' || Array.isArray(body)) return badRequest(reply, 'the body must be a JSON object {start?, end?}')
+        const unknown = Object.keys(body).filter((k) => k !== 'start' && k !== 'end')
+        if (unknown.length > 0) return badRequest(reply, `unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}: only start and end are accepted`)
+      }
+    },
     async (request, reply) => {
       const runner = app.pushRunner
       if (!runner) return reply.code(409).send(disabled)

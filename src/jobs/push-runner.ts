@@ -54,7 +54,7 @@ export class PushRunner {
     const now = this.#deps.now ?? Date.now
     const tally = new RunTally(randomUUID(), this.#deps.instanceId, trigger, now())
     const done = this.#execute(tally, range).finally(() => {
-      this.#current = null
+      if (this.#current?.tally === tally) this.#current = null
     })
     this.#current = { tally, done }
     return { id: tally.id, trigger, done }
@@ -88,15 +88,12 @@ export class PushRunner {
   }
 
   async #execute(tally: RunTally, range: TimeWindow | undefined): Promise<PushRunReport | null> {
-    const { log, store } = this.#deps
-    const now = this.#deps.now ?? Date.now
+    const { log } = this.#deps
     let lease
     try {
       lease = await this.#leadership.acquire()
     } catch (err) {
-      tally.status = 'failed'
-      tally.error = `could not take the push lock: ${(err as Error).message}`
-      return this.#finish(tally, now())
+      return this.#finish(tally, `could not take the push lock: ${(err as Error).message}`)
     }
     if (lease === null) {
       log.debug({ run: tally.id }, 'another instance leads the push job; skipping this run')
@@ -104,29 +101,36 @@ export class PushRunner {
     }
     const signal = AbortSignal.any([this.#shutdown.signal, lease.signal])
     log.info({ run: tally.id, trigger: tally.trigger }, 'push run started')
+    let error: string | null = null
     try {
       await runPushJob(this.#deps, { tally, signal, ...(range ? { range } : {}) })
-      tally.status = 'ok'
     } catch (err) {
-      tally.status = 'failed'
-      tally.error = signal.aborted ? `aborted: ${reasonText(signal.reason)}` : (err as Error).message
+      error = signal.aborted ? `aborted: ${reasonText(signal.reason)}` : (err as Error).message
     } finally {
       await lease.release().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'releasing the push lock failed'))
     }
-    const report = await this.#finish(tally, now())
+    const report = await this.#finish(tally, error)
     const level = report.status === 'ok' ? 'info' : 'error'
     log[level]({ report }, `push run ${report.status}`)
     return report
   }
 
-  async #finish(tally: RunTally, now: number): Promise<PushRunReport> {
+  /**
+   * The final report is saved before the run stops counting as current, so `latest()` never shows a
+   * finished run as running nor a run as finished while `start` would still refuse a new one.
+   */
+  async #finish(tally: RunTally, error: string | null): Promise<PushRunReport> {
+    const now = (this.#deps.now ?? Date.now)()
     tally.durationMs = now - tally.startedAt
-    const report = tally.report(now)
+    const report = { ...tally.report(now), status: error === null ? ('ok' as const) : ('failed' as const), error }
     try {
       await this.#deps.store.saveRunReport(report)
     } catch (err) {
       this.#deps.log.warn({ err: (err as Error).message }, 'could not save the push run report')
     }
+    tally.status = report.status
+    tally.error = error
+    this.#current = null
     return report
   }
 }
