@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { RETRY_AFTER_S } from '../plugins/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'
 
 const errorRef = { $ref: 'ErrorBody#' } as const
@@ -58,7 +59,8 @@ export const startRunSchema = {
     'Without a body: a run like a scheduled one (from the cursor to now - ELEVEO_PROCESSING_DELAY_S, plus pending retries). ' +
     'With {start, end}: a backfill of that window (split into PUSH_MAX_WINDOW_S pieces); the cursor is not moved and ' +
     'links already in the ledger are not pushed again. end defaults to now. Answers at once; follow the run with ' +
-    'GET /admin/push-runs/latest.',
+    'GET /admin/push-runs/latest. With several instances (STATE_DATABASE_URL) only the holder of the push lock runs: ' +
+    '409 GW_ERR_PUSH_NOT_LEADER when another instance is running the push job, 503 when the state database cannot be asked.',
   tags: ['admin'],
   security: [{ adminToken: [] }],
   body: {
@@ -74,7 +76,8 @@ export const startRunSchema = {
     },
     400: errorRef,
     401: errorRef,
-    409: conflictBody
+    409: conflictBody,
+    503: errorRef
   }
 } as const
 
@@ -170,6 +173,25 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
       }
       try {
         const run = range ? runner.start('backfill', range) : runner.start('manual')
+        // Several instances: only the holder of the push lock runs; answer once that is decided.
+        const lease = await run.lease
+        if (lease === 'elsewhere') {
+          return reply.code(409).send({
+            statusCode: 409,
+            code: 'GW_ERR_PUSH_NOT_LEADER',
+            error: 'Conflict',
+            message: 'Another instance is running the push job; try again when it has finished'
+          })
+        }
+        if (lease === 'failed') {
+          const report = await run.done
+          return reply.code(503).header('retry-after', String(RETRY_AFTER_S)).send({
+            statusCode: 503,
+            code: 'GW_ERR_PUSH_LOCK_UNAVAILABLE',
+            error: 'Service Unavailable',
+            message: report?.error ?? 'the push lock could not be taken'
+          })
+        }
         return reply.code(202).header('location', '/admin/push-runs/latest').send({ id: run.id, trigger: run.trigger, status: 'running' })
       } catch (err) {
         if (!(err instanceof RunInProgressError)) throw err

@@ -242,6 +242,10 @@ async function processCall(ctx: CallContext, call: CallWork): Promise<void> {
  * Sends one message and records its outcome before the CX slot is released: a worker never sends its
  * next message before the ledger holds the previous one, so a kill can double at most one message per
  * slot (CX_CONCURRENCY in all).
+ *
+ * The run's signal stops the next message, not the one on the wire: cancelling it could leave CX with a
+ * link we never learn we pushed (the next leader would push it again), while letting it finish, within
+ * CX_TIMEOUT_MS, records its outcome. So an abort (shutdown, leadership lost) doubles nothing.
  */
 function pushOne(ctx: CallContext, leg: CxLeg): Promise<PushOutcome> {
   const { config, cx, store } = ctx.deps
@@ -257,7 +261,7 @@ function pushOne(ctx: CallContext, leg: CxLeg): Promise<PushOutcome> {
       activityType: config.cx.activityType,
       now: ctx.now()
     })
-    const outcome = await cx.postActivity(message, ctx.signal)
+    const outcome = await cx.postActivity(message)
     if (outcome.kind === 'accepted') await store.recordAccepted(leg.legId, ctx.now())
     else if (outcome.kind === 'rejected') await store.recordFailed({ legId: leg.legId, at: ctx.now(), reason: outcome.reason })
     return outcome

@@ -10,11 +10,16 @@ export interface PushRunnerDeps extends PushJobDeps {
   readonly leadership?: Leadership
 }
 
+/** How taking the push lease went: this instance runs, another instance runs, or the lock could not be asked for. */
+export type LeaseOutcome = 'held' | 'elsewhere' | 'failed'
+
 export interface StartedRun {
   readonly id: string
   readonly trigger: RunTrigger
   /** Settles with the final report (never rejects). Null when another instance leads and nothing ran. */
   readonly done: Promise<PushRunReport | null>
+  /** Settles as soon as leadership is decided, long before `done` (never rejects). */
+  readonly lease: Promise<LeaseOutcome>
 }
 
 /** Another run is under way; carries its id so a client can follow it. */
@@ -53,11 +58,17 @@ export class PushRunner {
     if (this.#current) throw new RunInProgressError(this.#current.tally.id)
     const now = this.#deps.now ?? Date.now
     const tally = new RunTally(randomUUID(), this.#deps.instanceId, trigger, now())
-    const done = this.#execute(tally, range).finally(() => {
+    let decide: (outcome: LeaseOutcome) => void = () => undefined
+    const lease = new Promise<LeaseOutcome>((resolve) => {
+      decide = resolve
+    })
+    const done = this.#execute(tally, range, decide).finally(() => {
       if (this.#current?.tally === tally) this.#current = null
+      // Only reached undecided if something threw before the lease was asked for; a no-op otherwise.
+      decide('failed')
     })
     this.#current = { tally, done }
-    return { id: tally.id, trigger, done }
+    return { id: tally.id, trigger, done, lease }
   }
 
   /** The current run's live report, else the last finished one. */
@@ -87,18 +98,22 @@ export class PushRunner {
     }
   }
 
-  async #execute(tally: RunTally, range: TimeWindow | undefined): Promise<PushRunReport | null> {
+  async #execute(tally: RunTally, range: TimeWindow | undefined, decide: (outcome: LeaseOutcome) => void): Promise<PushRunReport | null> {
     const { log } = this.#deps
     let lease
     try {
       lease = await this.#leadership.acquire()
     } catch (err) {
-      return this.#finish(tally, `could not take the push lock: ${(err as Error).message}`)
+      const report = await this.#finish(tally, `could not take the push lock: ${(err as Error).message}`)
+      decide('failed')
+      return report
     }
     if (lease === null) {
       log.debug({ run: tally.id }, 'another instance leads the push job; skipping this run')
+      decide('elsewhere')
       return null
     }
+    decide('held')
     const signal = AbortSignal.any([this.#shutdown.signal, lease.signal])
     log.info({ run: tally.id, trigger: tally.trigger }, 'push run started')
     let error: string | null = null
