@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { UpstreamUnavailableError } from '../errors.js'
@@ -53,6 +54,9 @@ export async function runPushJob(deps: PushJobDeps, opts: PushJobOptions): Promi
   const now = deps.now ?? Date.now
   const stop = new AbortController()
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
+  // Every worker may wait on a limiter and an upstream request at once, each listening on this signal:
+  // that is the design, not a leak, so raise Node's warning threshold to the real bound.
+  setMaxListeners(workerCount(config) * 2 + 10, signal)
 
   const view = await store.load()
   const backfill = opts.range !== undefined
