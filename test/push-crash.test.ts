@@ -115,6 +115,6 @@ t.test('kill -9 mid-run twice, restart: every link reaches CX, doubles only from
     const [first] = seenAt.get(id)!
     // received[k - 1] is the message the kill happened on; the others on the wire arrive around it.
     const nearKill = killAt.some((k) => first! >= k - CONCURRENCY && first! < k + CONCURRENCY)
-    t.ok(nearKill, `double ${id} was first received as message #${first + 1}, in flight at a kill`)
+    t.ok(nearKill, `double ${id} was first received as message #${first! + 1}, in flight at a kill`)
   }
 })
