@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { PING_DIALOG_ID } from '../src/providers/eleveo/provider.js'
 import { makeTone, tempDir, type Teardownable, type ToneOptions } from './helpers/sox.js'
 import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from './simulators/eleveo.js'
 
@@ -95,10 +96,16 @@ export async function makeHoldCall(
   return { dialogId, agentExtension, ani, paths, legs, legId: `${dialogId}:${agentExtension}:${ani}:${T0}` }
 }
 
-export function audioRequests(sim: EleveoSimulator): EleveoSimulator['requests'] {
+export function audioRequests(sim: Pick<EleveoSimulator, 'requests'>): EleveoSimulator['requests'] {
   return sim.requests.filter((r) => r.url.includes('/audio'))
 }
 
-export function metadataRequests(sim: EleveoSimulator): EleveoSimulator['requests'] {
-  return sim.requests.filter((r) => r.url.startsWith('/api/recordings?'))
+/** What the gateway asked Eleveo on behalf of clients: the readiness check's periodic pings left out. */
+export function clientRequests(sim: Pick<EleveoSimulator, 'requests'>): EleveoSimulator['requests'] {
+  return sim.requests.filter((r) => !r.url.includes(`dialogId=${PING_DIALOG_ID}`))
+}
+
+/** Look-ups of calls' legs (pings not counted). */
+export function metadataRequests(sim: Pick<EleveoSimulator, 'requests'>): EleveoSimulator['requests'] {
+  return clientRequests(sim).filter((r) => r.url.startsWith('/api/recordings?'))
 }

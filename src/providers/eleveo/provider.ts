@@ -34,7 +34,7 @@ export interface EleveoOptions {
 const MAX_LISTING_BYTES = 4 * 1024 * 1024
 const DEFAULT_CONNECTIONS = 256
 /** Eleveo cannot be asked whether it is up without asking about a call; any answer but 5xx/401/403 will do. */
-const PING_DIALOG_ID = 'cx-recording-gateway-ping'
+export const PING_DIALOG_ID = 'cx-recording-gateway-ping'
 
 type Headers = Dispatcher.ResponseData['headers']
 
