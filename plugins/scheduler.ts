@@ -4,6 +4,7 @@ import { createCxClient } from '../src/cx/client.js'
 import type { Leadership } from '../src/jobs/leadership.js'
 import type { CxPort } from '../src/jobs/push-links.js'
 import { PushRunner, RunInProgressError } from '../src/jobs/push-runner.js'
+import { meteredStateStore } from '../src/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -45,12 +46,14 @@ export default fp<SchedulerPluginOptions>(
       config,
       provider: app.provider,
       cx,
-      store,
+      // Counts links pushed/refused and finished runs as the job records them (gateway_* metrics).
+      store: meteredStateStore(store, app.metrics),
       log,
       instanceId: config.instanceId,
       leadership: opts.leadership ?? app.pushLeadership
     })
     app.decorate('pushRunner', runner)
+    app.metrics.watchPushState(() => store.load())
 
     const scheduler = new ToadScheduler()
     if (opts.schedule !== false) {
@@ -76,5 +79,5 @@ export default fp<SchedulerPluginOptions>(
       await client?.close()
     })
   },
-  { name: 'scheduler', dependencies: ['provider', 'state'] }
+  { name: 'scheduler', dependencies: ['provider', 'state', 'metrics'] }
 )

@@ -1,6 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import errorsPlugin from '../plugins/errors.js'
 import metricsPlugin from '../plugins/metrics.js'
+import protectionPlugin from '../plugins/protection.js'
+import linkAuthPlugin from '../plugins/link-auth.js'
+import docsPlugin from '../plugins/docs.js'
+import healthPlugin from '../plugins/health.js'
+import healthRoutes from '../routes/health.js'
+import metricsRoutes from '../routes/metrics.js'
+import docsRoutes from '../routes/docs.js'
 import providerPlugin from '../plugins/provider.js'
 import recordingsRoutes from '../routes/recordings.js'
 import statePlugin from '../plugins/state.js'
@@ -45,6 +52,11 @@ function loggerOptions(config: Config, logger: BuildAppOptions['logger']): Fasti
   }
 }
 
+/** Fastify's types lack the hop-count form its runtime accepts; a function says the same. */
+function trustProxyOption(v: Config['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof v === 'number' ? (_address, hop) => hop < v : v
+}
+
 /**
  * The one place that wires the service together: every plugin and route, in order. Returns the app
  * ready (plugins loaded), not listening.
@@ -58,17 +70,28 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // No route takes large bodies; admin calls are small JSON documents.
     bodyLimit: 1024 * 1024,
     // Leg IDs (four parts of up to 128 characters, colons possibly percent-encoded) exceed the default 100.
-    routerOptions: { maxParamLength: 1024 }
+    routerOptions: { maxParamLength: 1024 },
+    // Behind a load balancer the client IP (rate limits, logs) comes from X-Forwarded-For: TRUST_PROXY.
+    trustProxy: trustProxyOption(config.trustProxy)
   })
 
   app.decorate('config', config)
   await app.register(errorsPlugin)
   await app.register(metricsPlugin)
+  // These three act on routes as they are registered (shedding, rate limits, signed links, route
+  // catalogue), so they come before every route.
+  await app.register(protectionPlugin)
+  await app.register(linkAuthPlugin)
+  await app.register(docsPlugin)
   await app.register(providerPlugin, opts.provider === undefined ? {} : { provider: opts.provider })
+  await app.register(healthPlugin)
   await app.register(recordingsRoutes)
   await app.register(statePlugin)
   await app.register(schedulerPlugin)
   await app.register(adminRoutes)
+  await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  await app.register(docsRoutes)
 
   await app.ready()
   return app

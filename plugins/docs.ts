@@ -1,0 +1,79 @@
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import swagger from '@fastify/swagger'
+import fp from 'fastify-plugin'
+
+export interface RouteEntry {
+  readonly method: string
+  /** Fastify's form: `/recordings/:legId`. */
+  readonly url: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered after the docs plugin, one entry per method (HEAD twins of GET routes included). */
+    routeCatalog: readonly RouteEntry[]
+  }
+}
+
+/** openapi.yaml sits at the repository root: one level above plugins/, two above dist/plugins/. */
+export function findSpecification(): string {
+  for (const rel of ['../openapi.yaml', '../../openapi.yaml']) {
+    const path = fileURLToPath(new URL(rel, import.meta.url))
+    if (existsSync(path)) return path
+  }
+  throw new Error('openapi.yaml not found next to the application (expected at the repository root)')
+}
+
+/** `/recordings/{legId}` → `/recordings/:legId`. */
+export function fastifyPath(openapiPath: string): string {
+  return openapiPath.replace(/\{([^}]+)\}/g, ':$1')
+}
+
+const METHODS = ['get', 'head', 'post', 'put', 'patch', 'delete', 'options'] as const
+
+/** Method and Fastify path of every operation a document describes. */
+export function documentedRoutes(doc: unknown): RouteEntry[] {
+  const paths = (doc as { paths?: Record<string, Record<string, unknown>> }).paths ?? {}
+  const out: RouteEntry[] = []
+  for (const [path, item] of Object.entries(paths)) {
+    for (const m of METHODS) if (item[m] !== undefined) out.push({ method: m.toUpperCase(), url: fastifyPath(path) })
+  }
+  return out
+}
+
+/**
+ * The hand-written openapi.yaml, loaded by @fastify/swagger in static mode (so the document is the
+ * contract, not a by-product of route schemas), with `servers` set to PUBLIC_BASE_URL. Also keeps a
+ * catalogue of the routes registered after it and warns at start-up about any route the document does
+ * not describe, so drift shows up in the first run, not in a client's bug report. Register before the routes.
+ */
+export default fp(
+  async (app) => {
+    const path = findSpecification()
+    await app.register(swagger, {
+      mode: 'static',
+      specification: {
+        path,
+        baseDir: dirname(path),
+        postProcessor: (doc) => ({ ...doc, servers: [{ url: app.config.publicBaseUrl }] })
+      }
+    })
+
+    const catalog: RouteEntry[] = []
+    app.decorate('routeCatalog', catalog)
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) catalog.push({ method, url: route.url })
+    })
+
+    app.addHook('onReady', async () => {
+      const documented = new Set(documentedRoutes(app.swagger()).map((r) => `${r.method} ${r.url}`))
+      for (const r of catalog) {
+        const covered = documented.has(`${r.method} ${r.url}`) || (r.method === 'HEAD' && documented.has(`GET ${r.url}`))
+        if (!covered) app.log.warn({ method: r.method, url: r.url }, 'route is not described in openapi.yaml')
+      }
+    })
+  },
+  { name: 'docs' }
+)
