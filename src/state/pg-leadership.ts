@@ -91,6 +91,8 @@ export class PgLeadership implements Leadership {
       )
       const row = rows[0]
       if (row?.got !== true) {
+        // Handed back first: postgres.js waits for a reserved connection to be released before ending it.
+        reserved.release()
         await sql.end({ timeout: 1 }).catch(() => undefined)
         return null
       }
@@ -168,6 +170,9 @@ class PgLease implements Lease, StatementRunner {
         () => undefined
       )
     }
+    // A live connection is handed back first (postgres.js waits for a reserved one to be released
+    // before ending it); a lost one never is: it may be closed, and handing it back would reopen it.
+    if (this.#lost === null) this.#reserved.release()
     await this.#sql.end({ timeout: 1 }).catch(() => undefined)
   }
 
