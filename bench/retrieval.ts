@@ -37,7 +37,15 @@ function callLegs(n: number, paths: readonly string[]): SimEleveoLeg[] {
 }
 
 function gatewayEnv(eleveoUrl: string, stateDir: string): Record<string, string> {
-  return { RECORDING_VENDOR: 'eleveo', ELEVEO_BASE_URL: eleveoUrl, ELEVEO_USERNAME: BENCH_USER, ELEVEO_PASSWORD: BENCH_PASSWORD, STATE_DIR: stateDir }
+  return {
+    RECORDING_VENDOR: 'eleveo',
+    ELEVEO_BASE_URL: eleveoUrl,
+    ELEVEO_USERNAME: BENCH_USER,
+    ELEVEO_PASSWORD: BENCH_PASSWORD,
+    STATE_DIR: stateDir,
+    // Every bench client comes from 127.0.0.1; the per-client rate limit would measure itself, not retrieval.
+    RATE_LIMIT_MAX: '1000000'
+  }
 }
 
 const legId = (n: number): string => `bench-d${n}:1001:5550100:${T0}`
