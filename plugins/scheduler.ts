@@ -73,9 +73,22 @@ export default fp<SchedulerPluginOptions>(
         scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds: config.push.intervalS }, task, { id: 'push-links', preventOverrun: true }))
       })
     }
+    // The run's grace starts when closing starts, alongside the draining of streams (which Fastify awaits
+    // before any onClose hook), so SHUTDOWN_TIMEOUT_MS bounds both together rather than one after the other.
+    let stopping: Promise<void> | null = null
+    const stop = (): Promise<void> => {
+      if (stopping === null) {
+        scheduler.stop()
+        stopping = runner.stop(config.shutdownTimeoutMs)
+      }
+      return stopping
+    }
+    app.addHook('preClose', async () => {
+      // Not awaited here (that would hold the listener open); onClose awaits it and sees any failure.
+      stop().catch(() => undefined)
+    })
     app.addHook('onClose', async () => {
-      scheduler.stop()
-      await runner.stop(config.shutdownTimeoutMs)
+      await stop()
       await client?.close()
     })
   },
