@@ -27,7 +27,10 @@ export default fp<ProviderPluginOptions>(
     const raw = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.vendor }))
     // Everything (retrieval, push job, readiness) goes through the metered provider.
     const provider = new InstrumentedProvider(raw, app.metrics)
-    const recordings = new RecordingResolver(provider, { ttlMs: app.config.legCacheTtlMs })
+    const recordings = new RecordingResolver(provider, {
+      ttlMs: app.config.legCacheTtlMs,
+      recheckBeyondMs: app.config.push.matchToleranceMs
+    })
     app.decorate('provider', provider)
     app.decorate('legs', recordings.legs)
     app.decorate('recordings', recordings)

@@ -1,7 +1,9 @@
 import t from 'tap'
 import { LegCache } from '../src/providers/leg-cache.js'
 import type { VendorLeg } from '../src/providers/types.js'
-import { makeHoldCall, metadataRequests, startRig } from './recordings-setup.js'
+import { readFile } from 'node:fs/promises'
+import { makeTone } from './helpers/sox.js'
+import { T0, iso, makeHoldCall, metadataRequests, startRig } from './recordings-setup.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -110,4 +112,36 @@ t.test('an already-aborted signal is refused without asking upstream', async (t)
   const cache = new LegCache(provider, { ttlMs: 10_000 })
   await t.rejects(cache.findLegs('d', AbortSignal.abort(new Error('gone'))), { message: 'gone' })
   t.equal(provider.calls.length, 0)
+})
+
+t.test('a link to a leg recorded after the listing was cached is served from a fresh look-up, not another leg', async (t) => {
+  const rig = await startRig(t, { env: { LEG_CACHE_TTL_MS: '60000', MATCH_TOLERANCE_MS: '5000' } })
+  const first = await makeHoldCall(rig.dir, 'dlg-late', {}, [1])
+  rig.sim.legs.push(...first.legs)
+  const firstAnswer = await rig.app.inject({ method: 'GET', url: `/recordings/${first.legId}` })
+  t.equal(firstAnswer.statusCode, 200)
+  t.equal(metadataRequests(rig.sim).length, 1)
+
+  // The call is transferred: a second agent's leg, 90 s later, shows up in Eleveo while the listing is cached.
+  const laterStart = T0 + 90_000
+  const laterPath = `${rig.dir}/dlg-late-transfer.wav`
+  await makeTone(laterPath, { seconds: 2, freq: 900 })
+  rig.sim.legs.push({
+    id: 'dlg-late-rec-transfer',
+    dialogId: 'dlg-late',
+    agentExtension: '2002',
+    ani: first.ani,
+    start: iso(laterStart),
+    end: iso(laterStart + 2000),
+    endReason: 'HANGUP',
+    wavPath: laterPath
+  })
+  const later = await rig.app.inject({ method: 'GET', url: `/recordings/dlg-late:2002:${encodeURIComponent(first.ani)}:${laterStart}` })
+  t.equal(later.statusCode, 200)
+  t.equal(metadataRequests(rig.sim).length, 2, 'the cached listing had no leg near that start: Eleveo was asked again')
+  t.same(later.rawPayload.subarray(44), (await readFile(laterPath)).subarray(44), 'the late leg itself is served')
+  t.not(later.rawPayload.length, firstAnswer.rawPayload.length)
+
+  await rig.app.inject({ method: 'HEAD', url: `/recordings/${first.legId}` })
+  t.equal(metadataRequests(rig.sim).length, 2, 'a cached listing with a close leg is still used as is')
 })

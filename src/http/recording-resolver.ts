@@ -22,6 +22,12 @@ export interface RecordingResolverOptions {
   readonly ttlMs: number
   readonly maxCachedCalls?: number
   readonly maxCachedSegments?: number
+  /**
+   * A cached listing whose closest leg starts further than this from the requested start (or that has
+   * no candidate at all) is looked up again once: the link may be for a leg recorded after the listing
+   * was cached, and serving another leg's audio would be worse than one more upstream call.
+   */
+  readonly recheckBeyondMs?: number
 }
 
 /**
@@ -36,16 +42,24 @@ export class RecordingResolver {
   readonly legs: LegCache
   readonly #provider: RecordingProvider
   readonly #layouts: LRUCache<string, WavLayout> | null
+  readonly #recheckBeyondMs: number
 
   constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
     this.#provider = provider
+    this.#recheckBeyondMs = opts.recheckBeyondMs ?? 5000
     this.legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
     this.#layouts = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
   }
 
   async resolve(key: LegKey, signal: AbortSignal): Promise<ResolvedRecording> {
-    const legs = await this.legs.findLegs(key.dialogId, signal)
-    const leg = chooseClosestLeg(legs, key, this.#provider.matchPolicy.requireSameIdentity)
+    const wasCached = this.legs.has(key.dialogId)
+    let legs = await this.legs.findLegs(key.dialogId, signal)
+    let leg = this.#closest(legs, key)
+    if (wasCached && (leg === undefined || Math.abs(leg.start - key.startTime) > this.#recheckBeyondMs)) {
+      this.legs.invalidate(key.dialogId)
+      legs = await this.legs.findLegs(key.dialogId, signal)
+      leg = this.#closest(legs, key)
+    }
     if (leg === undefined) {
       throw new LegNotFoundError(
         legs.length === 0
@@ -56,6 +70,10 @@ export class RecordingResolver {
     const layouts = await Promise.all(leg.segments.map((segment) => this.#layout(segment, signal)))
     const wav = planVirtualWav(layouts)
     return { leg, wav, etag: entityTag(this.#provider.name, leg.segments, layouts, wav) }
+  }
+
+  #closest(legs: readonly VendorLeg[], key: LegKey): VendorLeg | undefined {
+    return chooseClosestLeg(legs, key, this.#provider.matchPolicy.requireSameIdentity)
   }
 
   /** The bytes of `range` (virtual offsets, inclusive); destroying the stream aborts its upstream requests. */

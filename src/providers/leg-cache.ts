@@ -51,6 +51,11 @@ export class LegCache {
     return this.#waitOrAbort(dialogId, flight, signal)
   }
 
+  /** True when a fresh listing of this call is cached (the next findLegs will not ask upstream). */
+  has(dialogId: string): boolean {
+    return this.#cache?.has(dialogId) ?? false
+  }
+
   /** Forgets one call, e.g. after a push run learnt it has new legs. */
   invalidate(dialogId: string): void {
     this.#cache?.delete(dialogId)
