@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startCxSimulator, type SimVoiceActivity } from '../test/simulators/cx.js'
+import { startEleveoSimulator, type SimEleveoLeg } from '../test/simulators/eleveo.js'
+import { buildApp } from './app.js'
+import { loadConfig } from './config.js'
+import { DEMO_CALLS, MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
+import { toneWav } from './demo/tone-wav.js'
+import { formatLegId } from './legs/leg-id.js'
+
+/*
+ * `npm run demo`: the whole flow on one machine with nothing but `npm ci`. Starts the CX and Eleveo
+ * simulators on loopback with a few synthetic calls (WAVs written in JavaScript), the gateway pointed at
+ * them (signed links, an admin token, state in a temporary directory), runs one push and prints the
+ * links CX received, then serves until Ctrl-C. DEMO_PORT picks the gateway's port (default 3000; 0: any
+ * free port). LOG_LEVEL sets the gateway's log level (default warn, to keep the output readable).
+ */
+
+const HOST = '127.0.0.1'
+const SIM_USER = 'eleveo'
+const SIM_PASSWORD = 'eleveo-demo-secret'
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+/** A port the OS says is free now (DEMO_PORT=0). */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, HOST, resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return address.port
+}
+
+function demoPort(): number | Promise<number> {
+  const raw = process.env.DEMO_PORT?.trim() ?? ''
+  if (raw === '') return 3000
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new Error(`DEMO_PORT: expected a port number, got ${JSON.stringify(raw)}`)
+  return Number(raw) === 0 ? freePort() : Number(raw)
+}
+
+interface DemoData {
+  eleveoLegs: SimEleveoLeg[]
+  activities: SimVoiceActivity[]
+  /** legId → what the leg is, for the printout. */
+  titles: Map<string, string>
+}
+
+async function writeCalls(dir: string): Promise<DemoData> {
+  const now = Date.now()
+  const eleveoLegs: SimEleveoLeg[] = []
+  const activities: SimVoiceActivity[] = []
+  const titles = new Map<string, string>()
+  for (const call of DEMO_CALLS) {
+    const callStart = Math.floor((now - call.minutesAgo * 60_000) / 1000) * 1000
+    for (const [legIndex, leg] of call.legs.entries()) {
+      let legStart = Number.POSITIVE_INFINITY
+      let legEnd = 0
+      for (const [partIndex, part] of leg.parts.entries()) {
+        const id = `${call.dialogId}-${legIndex}-${partIndex}`
+        const wavPath = join(dir, `${id}.wav`)
+        await writeFile(wavPath, toneWav(part))
+        const start = callStart + part.at * 1000
+        const end = start + part.seconds * 1000
+        legStart = Math.min(legStart, start)
+        legEnd = Math.max(legEnd, end)
+        eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
+      }
+      activities.push({
+        conversationId: `conv-${call.dialogId}`,
+        channelSessionId: `cs-${call.dialogId}-${legIndex}`,
+        dialogId: call.dialogId,
+        agentExtension: leg.agentExtension,
+        ani: call.ani,
+        legStartTime: iso(legStart),
+        legEndTime: iso(legEnd)
+      })
+      const legId = formatLegId({ dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, startTime: legStart })
+      titles.set(legId, `${call.title}, agent ${leg.agentExtension}`)
+    }
+  }
+  return { eleveoLegs, activities, titles }
+}
+
+async function main(): Promise<void> {
+  const port = await demoPort()
+  const dir = await mkdtemp(join(tmpdir(), 'cx-recording-gateway-demo-'))
+  const data = await writeCalls(dir)
+
+  const eleveo = await startEleveoSimulator({ username: SIM_USER, password: SIM_PASSWORD, legs: data.eleveoLegs })
+  const cx = await startCxSimulator({ activities: data.activities })
+  const adminToken = randomBytes(18).toString('base64url')
+  const gatewayUrl = `http://${HOST}:${port}`
+
+  const config = loadConfig({
+    RECORDING_VENDOR: 'eleveo',
+    ELEVEO_BASE_URL: eleveo.url,
+    ELEVEO_USERNAME: SIM_USER,
+    ELEVEO_PASSWORD: SIM_PASSWORD,
+    // The simulator's recordings are complete at once; a real Eleveo needs its processing time.
+    ELEVEO_PROCESSING_DELAY_S: '0',
+    CX_BASE_URL: cx.url,
+    CX_TOKEN_URL: cx.tokenUrl,
+    // The simulator's default Keycloak client and user.
+    CX_CLIENT_ID: 'cim',
+    CX_CLIENT_SECRET: 'cim-client-secret',
+    CX_USERNAME: 'gateway',
+    CX_PASSWORD: 'gateway-password',
+    PUBLIC_BASE_URL: gatewayUrl,
+    HOST,
+    PORT: String(port),
+    STATE_DIR: join(dir, 'state'),
+    ADMIN_TOKEN: adminToken,
+    LINK_SIGNING_KEY: randomBytes(32).toString('base64url'),
+    HEALTH_CHECK_INTERVAL_MS: '5000',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn'
+  })
+
+  const app = await buildApp({ config })
+  let closing = false
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (closing) return
+    closing = true
+    process.stdout.write(`\n${signal}: stopping the gateway and the simulators…\n`)
+    void (async () => {
+      await app.close()
+      await Promise.all([cx.close(), eleveo.close()])
+      await rm(dir, { recursive: true, force: true })
+      process.stdout.write('Stopped.\n')
+      process.exit(0)
+    })().catch((err: unknown) => {
+      process.stderr.write(`Error while stopping: ${err instanceof Error ? err.message : String(err)}\n`)
+      process.exit(1)
+    })
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+
+  await app.listen({ host: HOST, port })
+
+  const runner = app.pushRunner
+  if (runner === null) throw new Error('pushing is disabled; the demo configuration should enable it')
+  const report = await runner.start('manual').done
+  if (report === null || report.status !== 'ok') {
+    throw new Error(`the push run did not succeed: ${report === null ? 'nothing ran' : (report.error ?? report.status)}`)
+  }
+
+  const links = cx.received.map((r) => ({ legId: r.legId, url: r.mediaUrl }))
+  const merged = links.find((l) => l.legId.startsWith(`${MERGED_CALL_ID}:`))
+  const parts = mergedCallParts()
+  const out: string[] = [
+    '',
+    'cx-recording-gateway demo',
+    `  gateway           ${gatewayUrl}   (GET /health/ready, /metrics, /openapi.json)`,
+    `  CX simulator      ${cx.url}`,
+    `  Eleveo simulator  ${eleveo.url}`,
+    `  admin token       ${adminToken}`,
+    '',
+    `Push run ${report.id}: ${report.status}, ${report.pushed} links pushed to CX ` +
+      `(${report.calls} calls, ${report.legs} legs, ${report.matched} matched, ${report.pending} pending)`,
+    '',
+    'Links CX received (signed):'
+  ]
+  // In the order of the calls, not the order the concurrent pushes happened to land in.
+  for (const [legId, title] of data.titles) {
+    const link = links.find((l) => l.legId === legId)
+    out.push(`  ${title}`, `    ${link?.url ?? '(not pushed)'}`)
+  }
+  if (merged !== undefined) {
+    out.push(
+      '',
+      `Download the recording merged from its ${parts.length} HOLD-split parts (${parts.map((p) => `${p.seconds} s`).join(' + ')} of tones):`,
+      `  curl -o merged.wav '${merged.url}'`,
+      '',
+      'Without its signature the same link is refused (401):',
+      `  curl -i '${merged.url.split('?')[0] ?? merged.url}'`
+    )
+  }
+  out.push(
+    '',
+    'The last push run, as an operator sees it:',
+    `  curl -H 'Authorization: Bearer ${adminToken}' ${gatewayUrl}/admin/push-runs/latest`,
+    '',
+    'Serving until Ctrl-C.',
+    ''
+  )
+  process.stdout.write(out.join('\n'))
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`Demo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.exit(1)
+})
