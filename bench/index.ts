@@ -1,12 +1,14 @@
 import { cpus } from 'node:os'
 import { runRetrievalBench } from './retrieval.js'
+import { runPushBench } from './push.js'
 
 /*
  * `npm run bench [name ...]`: figures, not assertions. Each module prints its own figures with their
  * targets. To add one, write bench/<name>.ts exporting an async function and list it here.
  */
 const BENCHES: Record<string, () => Promise<void>> = {
-  retrieval: runRetrievalBench
+  retrieval: runRetrievalBench,
+  push: runPushBench
 }
 
 const wanted = process.argv.slice(2)
