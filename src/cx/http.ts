@@ -65,7 +65,7 @@ function errorText(err: unknown): string {
   return String(err)
 }
 
-/** Method-less target for messages: origin and path, never the query (it may hold nothing secret, but keep it short). */
+/** How errors name the target: origin and path only (no user-info, no query), so they are safe to log. */
 function describe(url: string): string {
   try {
     const u = new URL(url)
