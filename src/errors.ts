@@ -15,6 +15,12 @@ export const RangeNotSatisfiableError = createError(
 )
 /** The vendor answered, but with an error or with something we cannot use. */
 export const UpstreamError = createError('GW_ERR_UPSTREAM', 'Upstream %s: %s', 502)
+/**
+ * The vendor's service cannot be connected to at all (refused, no route, unknown host). Still a 502 to
+ * clients, like any other upstream failure, but the push job reads it as "the whole vendor is down"
+ * and stops the run instead of parking every call of the window as pending.
+ */
+export const UpstreamUnreachableError = createError('GW_ERR_UPSTREAM_UNREACHABLE', 'Upstream %s: %s', 502)
 /** The vendor did not answer in time. */
 export const UpstreamTimeoutError = createError('GW_ERR_UPSTREAM_TIMEOUT', 'Upstream %s timed out: %s', 504)
 /** The vendor (or its database) cannot be reached at all right now; try again later. */
@@ -30,10 +36,16 @@ export const BadWavError = createError('GW_ERR_BAD_WAV', 'Upstream %s returned a
 export const UnauthorizedError = createError('GW_ERR_UNAUTHORIZED', '%s', 401)
 export const ForbiddenError = createError('GW_ERR_FORBIDDEN', '%s', 403)
 
+/** True when the vendor as a whole is down, not just one look-up failing. */
+export function isVendorDown(err: unknown): boolean {
+  return err instanceof UpstreamUnavailableError || err instanceof UpstreamUnreachableError
+}
+
 /** True for errors that mean "try again later" rather than "this input is wrong". */
 export function isTransient(err: unknown): boolean {
   return (
     err instanceof UpstreamError ||
+    err instanceof UpstreamUnreachableError ||
     err instanceof UpstreamTimeoutError ||
     err instanceof UpstreamUnavailableError
   )

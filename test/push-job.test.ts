@@ -263,3 +263,22 @@ t.test('a CX leg that cannot form a legId is recorded as failed with the reason'
   t.ok(rig.logs.some((l) => l.includes('cannot be linked') && l.includes('contains characters other than')))
   t.ok(rig.logs.some((l) => l.includes('neither channelSessionId nor conversationId')))
 })
+
+t.test('Eleveo refusing connections fails the run through the real provider: cursor kept, no call parked', async (t) => {
+  const rig = await startPushRig(t)
+  const empty = await rig.run()
+  const cursor = (await rig.app.stateStore!.load()).cursor
+  t.equal(cursor, Date.parse(empty.windows.at(-1)!.end))
+  const b = cursor! + 1
+  rig.cx.activities.push(cxLeg('R', '7101', b))
+  while (Date.now() <= b + 1) await new Promise((r) => setTimeout(r, 5))
+
+  await rig.eleveo.close()
+  const report = await rig.run()
+  t.equal(report.status, 'failed')
+  t.match(report.error, /eleveo.*cannot connect \(ECONNREFUSED\)/)
+  const state = await rig.app.stateStore!.load()
+  t.equal(state.cursor, cursor, 'cursor not advanced')
+  t.same(state.pending, [], 'the window is read again later instead of parking its calls')
+  t.equal(rig.cx.received.length, 0)
+})

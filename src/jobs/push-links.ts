@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
-import { UpstreamUnavailableError } from '../errors.js'
+import { isVendorDown } from '../errors.js'
 import { buildLinkMessage } from '../cx/message.js'
 import type { PushOutcome, TimeWindow, VoiceActivity, CimMessage } from '../cx/types.js'
 import { assertValidLegKey, formatLegId } from '../legs/leg-id.js'
@@ -206,7 +206,7 @@ async function processCall(ctx: CallContext, call: CallWork): Promise<void> {
     vendorLegs = await ctx.eleveo.run(() => provider.findLegs(call.dialogId, signal), signal)
   } catch (err) {
     // The vendor as a whole is down: stop the run, keep the cursor; nothing is lost.
-    if (signal.aborted || err instanceof UpstreamUnavailableError) throw err
+    if (signal.aborted || isVendorDown(err)) throw err
     deps.log.warn({ dialogId: call.dialogId, err: (err as Error).message }, 'vendor lookup failed; legs kept pending')
     await settle(ctx, call, todo.map((l) => l.legId), `vendor lookup failed: ${(err as Error).message}`)
     return

@@ -1,4 +1,4 @@
-import { UpstreamError, UpstreamTimeoutError } from '../../errors.js'
+import { UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js'
 
 const VENDOR = 'eleveo'
 
@@ -26,7 +26,7 @@ export function eleveoFailure(err: unknown, what: string, timeoutMs: number, sig
     return new UpstreamTimeoutError(VENDOR, `${what}: no answer within ${timeoutMs} ms`, { cause: err })
   }
   if (code !== undefined && UNREACHABLE_CODES.has(code)) {
-    return new UpstreamError(VENDOR, `${what}: cannot connect (${code})`, { cause: err })
+    return new UpstreamUnreachableError(VENDOR, `${what}: cannot connect (${code})`, { cause: err })
   }
   if (code !== undefined && CUT_CODES.has(code)) {
     return new UpstreamError(VENDOR, `${what}: the connection was cut before the answer was complete`, { cause: err })
