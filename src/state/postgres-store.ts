@@ -118,10 +118,10 @@ const SQL = {
  * The shared state store of several gateway instances: cursor, ledger, failed legs and pending calls
  * in PostgreSQL (schema from `migrations.ts`, applied at `open`).
  *
- * Two kinds of writes, two paths (see `bindSession`): facts (CX accepted or rejected a leg) always go
- * through the pool; plans (cursor, pending calls, pruning) and the run's initial read go through the
- * session holding the push leader's lock while one is bound, so that they cannot land once that lock
- * is lost.
+ * Two kinds of writes, two paths (see `bindSession`): facts (CX accepted or rejected a leg) and all
+ * reads go through the pool; plans (cursor, pending calls, pruning) go through the session holding the
+ * push leader's lock while one is bound, so that they cannot land once that lock is lost. (Reads need
+ * no fence: a new leader reads only after taking the lock, i.e. after the old session ended.)
  */
 export class PostgresStateStore implements StateStore {
   readonly kind = 'postgres'
@@ -153,7 +153,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   /**
-   * Sends plan writes (cursor, pending, prune) and `load` through `session`, the connection holding the
+   * Sends plan writes (cursor, pending, prune) through `session`, the connection holding the
    * push lock, until the returned function unbinds it. The lease binds it for exactly one run; the
    * runner unbinds (releases) only after the run's last statement settled, so a session that died
    * mid-run stays bound, and refuses, until then.
@@ -182,14 +182,10 @@ export class PostgresStateStore implements StateStore {
     return this.#session ?? this.#pool
   }
 
-  get #facts(): StatementRunner {
-    return this.#pool
-  }
-
   async load(): Promise<PushStateView> {
     const [cursorRows, pendingRows] = await Promise.all([
-      this.#plans.run<{ cursor: number }>(SQL.cursor),
-      this.#plans.run<{ call: unknown }>(SQL.pending)
+      this.#pool.run<{ cursor: number }>(SQL.cursor),
+      this.#pool.run<{ call: unknown }>(SQL.pending)
     ])
     return {
       cursor: cursorRows[0]?.cursor ?? null,
@@ -200,7 +196,7 @@ export class PostgresStateStore implements StateStore {
   async settled(legIds: readonly string[]): Promise<Map<string, Settlement>> {
     const out = new Map<string, Settlement>()
     if (legIds.length === 0) return out
-    const rows = await this.#facts.run<{ leg_id: string; settlement: Settlement }>(SQL.settled, [JSON.stringify(legIds)])
+    const rows = await this.#pool.run<{ leg_id: string; settlement: Settlement }>(SQL.settled, [JSON.stringify(legIds)])
     for (const r of rows) {
       if (r.settlement === 'accepted' || !out.has(r.leg_id)) out.set(r.leg_id, r.settlement)
     }
@@ -208,11 +204,11 @@ export class PostgresStateStore implements StateStore {
   }
 
   async recordAccepted(legId: string, at: number): Promise<void> {
-    await this.#facts.run(SQL.accepted, [legId, at, this.#instanceId])
+    await this.#pool.run(SQL.accepted, [legId, at, this.#instanceId])
   }
 
   async recordFailed(leg: FailedLeg): Promise<void> {
-    await this.#facts.run(SQL.failed, [leg.legId, leg.at, leg.reason, this.#instanceId])
+    await this.#pool.run(SQL.failed, [leg.legId, leg.at, leg.reason, this.#instanceId])
   }
 
   async upsertPending(call: PendingCall): Promise<void> {
@@ -237,7 +233,7 @@ export class PostgresStateStore implements StateStore {
   async checkpoint(): Promise<void> {}
 
   async saveRunReport(report: PushRunReport): Promise<void> {
-    await this.#facts.run(SQL.saveReport, [
+    await this.#pool.run(SQL.saveReport, [
       report.id,
       report.instance,
       report.trigger,
@@ -249,7 +245,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async latestRunReport(): Promise<PushRunReport | null> {
-    const rows = await this.#facts.run<{ report: PushRunReport }>(SQL.latestReport)
+    const rows = await this.#pool.run<{ report: PushRunReport }>(SQL.latestReport)
     return rows[0]?.report ?? null
   }
 
