@@ -180,7 +180,18 @@ export default fp(
     // On listen rather than on ready: only a listening gateway has probes to answer, and an app used
     // through inject (tests, tools) then never sends the vendor requests it did not ask for.
     app.addHook('onListen', async () => readiness.start())
-    app.addHook('preClose', async () => readiness.shutDown())
+    // Node's server.close() closes the keep-alive connections idle at that moment only; one whose
+    // response was still streaming would then sit idle until keepAliveTimeout (72 s) and hold the
+    // shutdown. While draining, idle connections are closed as soon as their response ends.
+    let sweep: NodeJS.Timeout | null = null
+    app.addHook('preClose', async () => {
+      readiness.shutDown()
+      sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+      sweep.unref()
+    })
+    app.addHook('onClose', async () => {
+      if (sweep) clearInterval(sweep)
+    })
   },
   { name: 'health', dependencies: ['provider'] }
 )
