@@ -70,7 +70,7 @@ export class Metrics {
 
   /** Reads the push state at scrape time; null while pushing is disabled. */
   #pushState: (() => Promise<PushStateView>) | null = null
-  #lastRead: { at: number; view: Promise<PushStateView | null> } | null = null
+  #reading: Promise<PushStateView | null> | null = null
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
@@ -100,7 +100,6 @@ export class Metrics {
   /** Makes the pending and cursor-lag gauges report this state (read once per scrape). */
   watchPushState(load: () => Promise<PushStateView>): void {
     this.#pushState = load
-    this.#lastRead = null
   }
 
   /** The text for a scrape. */
@@ -111,12 +110,15 @@ export class Metrics {
   #readPushState(): Promise<PushStateView | null> {
     const load = this.#pushState
     if (load === null) return Promise.resolve(null)
-    const now = Date.now()
-    // Both gauges are collected in one scrape: one read serves them.
-    if (this.#lastRead !== null && now - this.#lastRead.at < 1000) return this.#lastRead.view
-    const view = load().catch(() => null)
-    this.#lastRead = { at: now, view }
-    return view
+    // prom-client collects the gauges of one scrape concurrently: one read in flight serves them all.
+    if (this.#reading !== null) return this.#reading
+    const reading = load()
+      .catch(() => null)
+      .finally(() => {
+        this.#reading = null
+      })
+    this.#reading = reading
+    return reading
   }
 }
 
