@@ -23,7 +23,7 @@ export class LeadershipLostError extends Error {
   }
 }
 
-type LeadershipLog = { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
+type LeadershipLog = { warn(obj: object, msg: string): void }
 
 export interface PgLeadershipOptions {
   readonly url: string
@@ -77,9 +77,8 @@ export class PgLeadership implements Leadership {
       // Runs synchronously when the socket closes, before any later query can be issued on it.
       onclose: () => events.onclose?.()
     })
-    let reserved: postgres.ReservedSql | null = null
     try {
-      reserved = await sql.reserve()
+      const reserved = await sql.reserve()
       const idleMs = o.idleSessionTimeoutMs ?? 30_000
       await reserved.unsafe(
         "select set_config('idle_session_timeout', $1::text, false) where current_setting('server_version_num')::int >= 140000",
