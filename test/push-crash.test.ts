@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js'
 import { tempDir } from './helpers/sox.js'
 import { baseTime, cxLeg, eleveoLeg, legIdOf, pushEnv } from './push-rig.js'
 import { startCxSimulator } from './simulators/cx.js'
@@ -16,30 +15,9 @@ import { CX_SECRETS, ELEVEO_PASSWORD } from './push-rig.js'
  * messages that were in flight at a kill.
  */
 
-const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 const CONCURRENCY = 4
 
-interface Gateway {
-  child: ChildProcess
-  lines: string[]
-}
-
-function startGateway(env: Record<string, string>): Gateway {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const lines: string[] = []
-  let buf = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8')
-    const parts = buf.split('\n')
-    buf = parts.pop() ?? ''
-    lines.push(...parts)
-  })
-  child.stderr!.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString('utf8')}`))
-  return { child, lines }
-}
+type Gateway = GatewayProcess
 
 async function until(cond: () => boolean, what: string, gw: Gateway): Promise<void> {
   const deadline = Date.now() + 60_000
@@ -82,11 +60,8 @@ t.test('kill -9 mid-run twice, restart: every link reaches CX, doubles only from
   const total = activities.length
   const unique = (): number => cx.countsById().size
   for (let phase = 0; phase <= killAt.length; phase++) {
-    const gw = startGateway(env)
+    const gw = startGatewayProcess(t, `phase-${phase}`, env)
     current = gw
-    t.teardown(() => {
-      if (gw.child.exitCode === null && gw.child.signalCode === null) gw.child.kill('SIGKILL')
-    })
     if (phase < killAt.length) {
       const [, signal] = (await once(gw.child, 'exit')) as [number | null, NodeJS.Signals | null]
       t.equal(signal, 'SIGKILL', `phase ${phase}: killed at message ${killAt[phase]}`)

@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import postgres from 'postgres'
 import { buildApp } from '../../src/app.js'
@@ -12,6 +10,7 @@ import { ADMIN_TOKEN, pushEnv } from '../push-rig.js'
 import type { CxSimulator, ReceivedMessage } from '../simulators/cx.js'
 import type { EleveoSimulator } from '../simulators/eleveo.js'
 import { tempDir, type Teardownable } from './sox.js'
+export { startGatewayProcess, type GatewayProcess } from './gateway-process.js'
 
 /*
  * Several gateway instances against one PostgreSQL state database and the CX and Eleveo simulators:
@@ -132,35 +131,4 @@ export function inspect(t: Teardownable, databaseUrl: string): postgres.Sql {
   return sql
 }
 
-const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
-
-export interface GatewayProcess {
-  readonly id: string
-  readonly child: ChildProcess
-  /** stdout lines (pino JSON) and stderr chunks prefixed `stderr: `. */
-  readonly lines: string[]
-  exited(): boolean
-}
-
-/** The real gateway (src/server.ts) as a child process. */
-export function startGatewayProcess(t: Teardownable, id: string, env: Record<string, string>): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const lines: string[] = []
-  let buf = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8')
-    const parts = buf.split('\n')
-    buf = parts.pop() ?? ''
-    lines.push(...parts)
-  })
-  child.stderr!.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString('utf8')}`))
-  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null
-  t.teardown(() => {
-    if (!exited()) child.kill('SIGKILL')
-  })
-  return { id, child, lines, exited }
-}
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
+import { createSleeper } from './sleeper.js'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 
 /*
@@ -113,27 +113,12 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
   let stallCount = 0
   let stallMs = 0
   let reject: { pred: (m: ReceivedMessage) => boolean; status: number } | null = null
-  const timers = new Set<NodeJS.Timeout>()
+  const { sleep, cancelAll } = createSleeper()
 
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 })
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
-
-  function sleep(ms: number, res: ServerResponse): Promise<void> {
-    if (ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      timers.add(timer)
-      res.once('close', done)
-      function done(): void {
-        clearTimeout(timer)
-        timers.delete(timer)
-        res.off('close', done)
-        resolve()
-      }
-    })
-  }
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const entry: CxSimRequest = { method: request.method, url: request.url }
@@ -273,7 +258,7 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
       return m
     },
     async close() {
-      for (const timer of timers) clearTimeout(timer)
+      cancelAll()
       await app.close()
     }
   }

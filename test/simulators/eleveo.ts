@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import type { ServerResponse } from 'node:http'
+import { createSleeper } from './sleeper.js'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 
 /*
@@ -80,28 +80,12 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
   const requests: SimRequest[] = []
   // key: `${dialogId or *}|${target}`
   const faults = new Map<string, EleveoFault>()
-  const timers = new Set<NodeJS.Timeout>()
+  const { sleep, cancelAll } = createSleeper()
 
   const app = Fastify({ logger: false, forceCloseConnections: true, routerOptions: { maxParamLength: 1024 } })
 
   function faultFor(dialogId: string, target: Target): EleveoFault | undefined {
     return faults.get(`${dialogId}|${target}`) ?? faults.get(`${ANY}|${target}`)
-  }
-
-  /** Resolves after ms, or early when the client goes away (so close() never waits for a sleeping handler). */
-  function sleep(ms: number, res: ServerResponse): Promise<void> {
-    if (ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      timers.add(timer)
-      res.once('close', done)
-      function done(): void {
-        clearTimeout(timer)
-        timers.delete(timer)
-        res.off('close', done)
-        resolve()
-      }
-    })
   }
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -203,7 +187,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
       }
     },
     async close() {
-      for (const timer of timers) clearTimeout(timer)
+      cancelAll()
       await app.close()
     }
   }
