@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { FastifyInstance, InjectOptions } from 'fastify'
@@ -17,6 +18,7 @@ import { makeHoldCall, startRig } from './recordings-setup.js'
  * and real answers (status, content type, documented headers, JSON body against the schema) match it.
  */
 
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const KEY = 'openapi-test-signing-key-0123456789'
 const METRICS_TOKEN = 'openapi-metrics-token-0123456789'
 
@@ -226,4 +228,19 @@ t.test('answers under pressure match the document too', async (t) => {
   t.equal(ready.statusCode, 503)
   contract.check(t, 'GET', '/health/ready', ready)
   contract.check(t, 'GET', '/health/live', await answer(rig.app, { method: 'GET', url: '/health/live' }))
+})
+
+t.test('README: the quick start is exactly `npm ci && npm run demo`, and the table lists every variable config.ts reads', async (t) => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const config = await readFile(join(ROOT, 'src/config.ts'), 'utf8')
+  const quick = /## Quick start\n\n```sh\n([^`]*)```/.exec(readme)
+  t.equal(quick?.[1], 'npm ci && npm run demo\n')
+
+  const read = new Set([...config.matchAll(/\b(?:str|int|oneOf|url)\(env, '([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1]!))
+  t.ok(read.size >= 40, `${read.size} variables read by src/config.ts`)
+  const table = readme.slice(readme.indexOf('### Configuration'))
+  const rows = table.slice(0, table.indexOf('\n## '))
+  const documented = new Set([...rows.matchAll(/^\| (`[A-Z][A-Z0-9_]*`(?:, `[A-Z][A-Z0-9_]*`)*) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([A-Z0-9_]+)`/g)].map((n) => n[1]!)))
+  for (const name of read) t.ok(documented.has(name), `${name} is in the README's configuration table`)
+  for (const name of documented) t.ok(read.has(name), `${name} (README) is read by src/config.ts`)
 })
