@@ -141,7 +141,17 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
 
-  await app.listen({ host: HOST, port })
+  try {
+    await app.listen({ host: HOST, port })
+  } catch (err) {
+    await app.close()
+    await Promise.all([cx.close(), eleveo.close()])
+    await rm(dir, { recursive: true, force: true })
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`port ${port} is in use: run with DEMO_PORT=<another port>, or DEMO_PORT=0 for any free one`)
+    }
+    throw err
+  }
 
   const runner = app.pushRunner
   if (runner === null) throw new Error('pushing is disabled; the demo configuration should enable it')
@@ -193,6 +203,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`Demo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.stderr.write(`Demo failed: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)
 })
