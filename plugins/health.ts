@@ -42,7 +42,7 @@ export class Readiness {
   readonly #onChange: ((name: string, result: CheckResult) => void) | undefined
   #timer: NodeJS.Timeout | null = null
   #running: Promise<void> | null = null
-  #stop = new AbortController()
+  readonly #stop = new AbortController()
   #started = false
   #shuttingDown = false
 
