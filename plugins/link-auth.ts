@@ -33,12 +33,14 @@ export default fp(
     const keys = [key, ...oldKeys]
 
     const verify: onRequestAsyncHookHandler = async (request) => {
+      // A malformed legId is a 400 whether signed or not: it tells a client that mangled a link what is wrong,
+      // and says nothing about any recording. The signature covers the canonical form, so a link whose colons
+      // a client percent-encoded still verifies.
+      const legId = formatLegId(parseLegId((request.params as { legId?: string }).legId ?? ''))
       const sig = sigOf(request)
       if (sig === undefined || sig === '') {
         throw new UnauthorizedError('This recording link needs its signature (?sig=…): use the link exactly as CX received it')
       }
-      // The signature covers the canonical form, so a link whose colons a client percent-encoded still verifies.
-      const legId = formatLegId(parseLegId((request.params as { legId?: string }).legId ?? ''))
       // An array (?sig=a&sig=b) is never valid.
       if (typeof sig !== 'string' || verifyLegSignature(legId, sig, keys) !== 'valid') {
         throw new ForbiddenError('The signature of this recording link is not valid')

@@ -103,6 +103,9 @@ t.test('missing, wrong, foreign and repeated signatures: 401/403 as JSON for GET
 
   const bad = await rig.app.inject({ method: 'GET', url: `/recordings/dlg:1001:123:yesterday?sig=${signLegId('dlg:1001:123:yesterday', KEY)}` })
   t.equal(bad.statusCode, 400, 'a malformed legId is a 400 even with a signature')
+  const unsigned = await rig.app.inject({ method: 'GET', url: '/recordings/dlg:1001' })
+  t.equal(unsigned.statusCode, 400, 'and without one: the client learns what is wrong with the link, not that it lacks a signature')
+  t.match(unsigned.json<ErrorBody>(), { statusCode: 400, error: 'Bad Request', message: /4 parts/ })
   t.same(rig.sim.requests, [], 'still not asked')
 })
 
