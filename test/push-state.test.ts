@@ -149,3 +149,37 @@ t.test('a lease lost mid-run (another instance took over) stops the run', async 
   const follower = new PushRunner({ ...rig.deps, instanceId: 'b', leadership: { acquire: async () => null } })
   t.equal(await follower.start('schedule').done, null, 'not the leader: nothing runs')
 })
+
+t.test('a pending call does not re-push its legs accepted long before, once the ledger has pruned them', async (t) => {
+  const b = T - 30 * MIN
+  const first = cxLeg('X', '6001', b)
+  const rig = await startJobRig(t, { now: T, activities: [first], legs: [eleveoLeg('x1', 'X', '6001', b, b + 20 * S)], env: { PENDING_MAX_AGE_S: '3600' } })
+
+  const r1 = await rig.run()
+  t.match(r1.tally, { pushed: 1, pending: 0 })
+
+  // CX reports a second leg of the call late; an operator backfills that stretch. The new leg has no
+  // recording, so the call goes pending now, holding the leg CX accepted 50 minutes ago.
+  const late = cxLeg('X', '6002', b + MIN)
+  rig.cx.activities.push(late)
+  rig.clock.now = T + 50 * MIN
+  const r2 = await rig.run({ range: { start: b - MIN, end: b + 10 * MIN } })
+  t.match(r2.tally, { alreadyPushed: 1, pushed: 0, pending: 1 })
+
+  // The first leg's ledger entry passes the horizon and is pruned, while the call, pending for only
+  // a few minutes, is still retried.
+  for (const minutes of [61, 62, 63]) {
+    rig.clock.now = T + minutes * MIN
+    const r = await rig.run()
+    t.equal(r.error, null)
+    t.match(r.tally, { pending: 1, droppedPending: 0 }, `run at +${minutes} min keeps the late leg pending`)
+  }
+  t.same([...rig.cx.countsById().values()], [1], 'the leg accepted before is not pushed again')
+
+  // Its recording turns up: the late leg, and only it, is pushed.
+  rig.eleveo.legs.push(eleveoLeg('x2', 'X', '6002', b + MIN, b + 2 * MIN))
+  rig.clock.now = T + 64 * MIN
+  const r = await rig.run()
+  t.match(r.tally, { pushed: 1, pending: 0 })
+  t.same(rig.cx.received.map((m) => m.legId), [legIdOf(first), legIdOf(late)])
+})

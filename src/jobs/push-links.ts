@@ -192,7 +192,8 @@ async function processCall(ctx: CallContext, call: CallWork): Promise<void> {
   signal.throwIfAborted()
   const legs = [...call.legs].sort((a, b) => a.start - b.start || (a.legId < b.legId ? -1 : 1))
   const settled = await store.settled(legs.map((l) => l.legId))
-  const todo = legs.filter((l) => !settled.has(l.legId))
+  const settledEarlier = settledPerPending(ctx.pending.get(call.dialogId))
+  const todo = legs.filter((l) => !settled.has(l.legId) && !settledEarlier.has(l.legId))
   tally.legs += legs.length
   tally.alreadyPushed += legs.length - todo.length
   if (todo.length === 0) {
@@ -240,6 +241,18 @@ async function processCall(ctx: CallContext, call: CallWork): Promise<void> {
     }
   }
   await settle(ctx, call, waiting, lastError)
+}
+
+/**
+ * The legs a pending entry holds without waiting for them: they were settled when it was written. The
+ * ledger alone cannot say so for long: it forgets an acceptance PENDING_MAX_AGE_S after it, while the
+ * entry lives PENDING_MAX_AGE_S from its creation, which can be much later (a backfill finding a leg
+ * CX reported late, a window read again after a failed run).
+ */
+function settledPerPending(entry: PendingCall | undefined): Set<string> {
+  if (entry === undefined) return new Set()
+  const waiting = new Set(entry.waiting)
+  return new Set(entry.legs.filter((l) => !waiting.has(l.legId)).map((l) => l.legId))
 }
 
 /**
