@@ -170,6 +170,39 @@ t.test('an Eleveo that ignores Range (200 with the whole file) is sliced correct
   t.equal(closedEarly, 3, 'the rest of the file is not downloaded: every whole-file answer was cut off, even one never read')
 })
 
+t.test('a header probe answered with a 206 of the whole file reads only the probe', async (t) => {
+  const dir = await tempDir(t)
+  const bytes = await readFile(await makeTone(join(dir, 'a.wav'), { seconds: 120, rate: 44100, channels: 2 }))
+  let closedEarly = 0
+  const server = await rawServer(t, (_req, res) => {
+    res.on('close', () => {
+      if (!res.writableFinished) closedEarly++
+    })
+    res.writeHead(206, {
+      'content-type': 'audio/wav',
+      'content-range': `bytes 0-${bytes.length - 1}/${bytes.length}`,
+      'content-length': String(bytes.length)
+    })
+    let at = 0
+    const write = (): void => {
+      while (at < bytes.length) {
+        const ok = res.write(bytes.subarray(at, at + 10_000))
+        at += 10_000
+        if (!ok) return void res.once('drain', write)
+      }
+      res.end()
+    }
+    write()
+  })
+  const p = provider(t, server.url)
+  const info = await p.statSegment({ id: 'a' })
+  t.equal(info.size, bytes.length, 'size from Content-Range')
+  t.equal(info.head.length, HEAD_PROBE_BYTES, 'no more than the probe is kept in memory')
+  t.ok(info.head.equals(bytes.subarray(0, HEAD_PROBE_BYTES)))
+  for (let i = 0; i < 100 && closedEarly < 1; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(closedEarly, 1, 'the rest of the file is not downloaded')
+})
+
 t.test('audio answers that break the contract are 502s naming Eleveo', async (t) => {
   let answer: (res: ServerResponse) => void = (res) => res.end()
   const server = await rawServer(t, (_req, res) => answer(res))
