@@ -3,6 +3,13 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { RETRY_AFTER_S } from '../plugins/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'
 
+/**
+ * A backfill is read as windows of PUSH_MAX_WINDOW_S, one after the other, in the one run slot. More
+ * than this many is a slip (start 0, a wrong year), not a plan: it would keep scheduled runs out for
+ * days, and its window list alone could exhaust the heap.
+ */
+export const MAX_BACKFILL_WINDOWS = 10_000
+
 const errorRef = { $ref: 'ErrorBody#' } as const
 
 const timeValue = {
@@ -58,7 +65,8 @@ export const startRunSchema = {
   description:
     'Without a body: a run like a scheduled one (from the cursor to now - ELEVEO_PROCESSING_DELAY_S, plus pending retries). ' +
     'With {start, end}: a backfill of that window (split into PUSH_MAX_WINDOW_S pieces); the cursor is not moved and ' +
-    'links already in the ledger are not pushed again. end defaults to now. Answers at once; follow the run with ' +
+    'links already in the ledger are not pushed again. end defaults to now. A backfill spans at most ' +
+    `${MAX_BACKFILL_WINDOWS} windows (400 otherwise). Answers at once; follow the run with ` +
     'GET /admin/push-runs/latest. With several instances (STATE_DATABASE_URL) only the holder of the push lock runs: ' +
     '409 GW_ERR_PUSH_NOT_LEADER when another instance is running the push job, 503 when the state database cannot be asked.',
   tags: ['admin'],
@@ -113,9 +121,20 @@ function sameSecret(given: string, expected: string): boolean {
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
 
+/** Date.parse rolls impossible days over (2026-02-30 becomes 2 March): a backfill must not silently start elsewhere. */
+function isCalendarDate(iso: string): boolean {
+  const y = Number(iso.slice(0, 4))
+  const m = Number(iso.slice(5, 7))
+  const d = Number(iso.slice(8, 10))
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
+  return days !== undefined && d >= 1 && d <= days
+}
+
 /** Epoch ms from an ISO 8601 string or epoch milliseconds (as a number or digits); null for anything else. */
 function toEpochMs(v: string | number): number | null {
-  const ms = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : ISO_8601.test(v) ? Date.parse(v) : NaN
+  const ms =
+    typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : ISO_8601.test(v) && isCalendarDate(v) ? Date.parse(v) : NaN
   return Number.isFinite(ms) ? ms : null
 }
 
@@ -169,6 +188,14 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
         if (end === null) return badRequest(reply, `end ${JSON.stringify(body.end)} is neither an ISO date-time nor epoch milliseconds`)
         if (start >= end) return badRequest(reply, 'start must be before end')
         if (end > now) return badRequest(reply, 'end must not be in the future')
+        const windowS = app.config.push.maxWindowS
+        const windows = Math.ceil((end - start) / (windowS * 1000))
+        if (windows > MAX_BACKFILL_WINDOWS) {
+          return badRequest(
+            reply,
+            `a backfill covers at most ${MAX_BACKFILL_WINDOWS} windows of PUSH_MAX_WINDOW_S (${windowS} s); this one needs ${windows}: ask for a shorter range, or several`
+          )
+        }
         range = { start, end }
       }
       try {

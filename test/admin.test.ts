@@ -139,7 +139,15 @@ t.test('backfill bodies are validated: 400 with a reason', async (t) => {
     [[now - 1000], /must be a JSON object/],
     [{ start: true }, /start "true" is neither/],
     [{ start: -5 }, /start "-5" is neither/],
-    [{ start: 1.5 }, /neither/]
+    [{ start: 1.5 }, /neither/],
+    // Date.parse would read these as 2 March and 1 March.
+    [{ start: '2026-02-30T00:00:00Z', end: now - 1000 }, /start "2026-02-30T00:00:00Z" is neither/],
+    [{ start: '2025-02-29', end: now - 1000 }, /start "2025-02-29" is neither/],
+    [{ start: now - 1000, end: '2025-04-31T10:00Z' }, /end "2025-04-31T10:00Z" is neither/],
+    // A slip of the year (or start 0) would hold the run slot for days: at most MAX_BACKFILL_WINDOWS windows.
+    [{ start: 0 }, /at most 10000 windows of PUSH_MAX_WINDOW_S \(3600 s\); this one needs \d+/],
+    [{ start: '0026-11-24T00:00:00Z', end: now - 1000 }, /at most 10000 windows/],
+    [{ start: now - 10_001 * 3_600_000, end: now }, /this one needs 10001:/]
   ]
   for (const [payload, message] of cases) {
     const res = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth, payload: payload as object })
@@ -154,6 +162,12 @@ t.test('backfill bodies are validated: 400 with a reason', async (t) => {
   })
   t.equal(notJson.statusCode, 400)
   t.equal(rig.cx.requests.length, 0, 'no run started')
+
+  // A real leap day is a date.
+  const leap = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth, payload: { start: '2024-02-29T00:00:00Z', end: '2024-02-29T01:00:00Z' } })
+  t.equal(leap.statusCode, 202, leap.body)
+  const leapRun = await waitForFinish(rig.app, (leap.json() as { id: string }).id)
+  t.same(leapRun.windows, [{ start: '2024-02-29T00:00:00.000Z', end: '2024-02-29T01:00:00.000Z' }])
 
   // Epoch milliseconds as digits and ISO with an offset are both fine; end defaults to now.
   const ok = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth, payload: { start: String(now - 60_000) } })
