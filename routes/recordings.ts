@@ -18,7 +18,7 @@ export const recordingSchema = {
   description:
     'Finds the vendor leg closest in start time to legStartTime (same agentExtension preferred on a tie), ' +
     'merges HOLD-split parts into one WAV, and streams it. Supports single byte ranges (several ranges are ' +
-    'coalesced into one spanning range). HEAD returns the same headers without fetching any audio.',
+    'coalesced into one spanning range). HEAD returns the same headers, reading only the first 64 KiB (the WAV header) of each segment.',
   params: {
     type: 'object',
     required: ['legId'],
