@@ -99,6 +99,13 @@ function int(env: Env, name: string, def: number, min = 0, max = Number.MAX_SAFE
   return n
 }
 
+/**
+ * Node's timers hold at most 2^31 - 1 ms (24.8 days): a longer delay is silently replaced by 1 ms, so
+ * a timeout meant as "practically never" would fire at once (and an interval would spin). Settings that
+ * become timers are capped here, where a bad value names itself.
+ */
+const MAX_TIMER_MS = 2_147_483_647
+
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], def: T): T {
   const raw = str(env, name)
   if (raw === null) return def
@@ -154,7 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
     baseUrl: url(env, 'ELEVEO_BASE_URL'),
     username: str(env, 'ELEVEO_USERNAME'),
     password: str(env, 'ELEVEO_PASSWORD'),
-    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1),
+    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
     concurrency: int(env, 'ELEVEO_CONCURRENCY', 8, 1, 1000),
     processingDelayS: int(env, 'ELEVEO_PROCESSING_DELAY_S', 600, 0)
   }
@@ -186,7 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     senderId: str(env, 'CX_SENDER_ID') ?? 'cx-recording-gateway',
     activityType: str(env, 'CX_ACTIVITY_TYPE') ?? 'VOICE_RECORDING',
     concurrency: int(env, 'CX_CONCURRENCY', 4, 1, 1000),
-    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1)
+    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
   }
   const pushEnabled = cx.baseUrl !== null
   if (pushEnabled && cx.apiToken === null) {
@@ -227,7 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicBaseUrl,
     push: {
       enabled: pushEnabled,
-      intervalS: int(env, 'PUSH_INTERVAL_S', 60, 1),
+      intervalS: int(env, 'PUSH_INTERVAL_S', 60, 1, Math.floor(MAX_TIMER_MS / 1000)),
       defaultWindowS: int(env, 'PUSH_DEFAULT_WINDOW_S', 3600, 1),
       maxWindowS: int(env, 'PUSH_MAX_WINDOW_S', 3600, 1),
       matchToleranceMs: int(env, 'MATCH_TOLERANCE_MS', 5000, 0),
@@ -246,8 +253,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxHeapUsedBytes: int(env, 'MAX_HEAP_USED_BYTES', 0, 0),
       maxRssBytes: int(env, 'MAX_RSS_BYTES', 0, 0)
     },
-    healthCheckIntervalMs: int(env, 'HEALTH_CHECK_INTERVAL_MS', 10_000, 100),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0),
+    healthCheckIntervalMs: int(env, 'HEALTH_CHECK_INTERVAL_MS', 10_000, 100, MAX_TIMER_MS),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, MAX_TIMER_MS),
     trustProxy: trustProxy(env),
     metricsToken: str(env, 'METRICS_TOKEN')
   }

@@ -1,0 +1,65 @@
+import { once } from 'node:events'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { startGatewayProcess } from './helpers/gateway-process.js'
+
+/*
+ * Configuration from the environment: a bad value stops start-up with its name, before anything runs.
+ */
+
+const BASE = { ELEVEO_BASE_URL: 'http://127.0.0.1:9' }
+const PUSH = {
+  ...BASE,
+  CX_BASE_URL: 'http://127.0.0.1:9/conversation-manager',
+  CX_API_TOKEN: 'static-cx-token',
+  PUBLIC_BASE_URL: 'https://gateway.example.com'
+}
+
+/** Node's timers hold at most 2^31 - 1 ms; a longer delay silently becomes 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+t.test('settings that become timers are refused beyond what a Node timer holds', async (t) => {
+  const cases: Array<[name: string, min: number, max: number]> = [
+    ['ELEVEO_TIMEOUT_MS', 1, MAX_TIMER_MS],
+    ['CX_TIMEOUT_MS', 1, MAX_TIMER_MS],
+    ['HEALTH_CHECK_INTERVAL_MS', 100, MAX_TIMER_MS],
+    ['SHUTDOWN_TIMEOUT_MS', 0, MAX_TIMER_MS],
+    ['PUSH_INTERVAL_S', 1, Math.floor(MAX_TIMER_MS / 1000)]
+  ]
+  for (const [name, min, max] of cases) {
+    t.doesNotThrow(() => loadConfig({ ...PUSH, [name]: String(max) }), `${name}=${max} is accepted`)
+    t.throws(
+      () => loadConfig({ ...PUSH, [name]: String(max + 1) }),
+      new ConfigError(name, `expected ${min}..${max}, got ${max + 1}`),
+      `${name}=${max + 1} names itself`
+    )
+  }
+  const config = loadConfig({ ...PUSH, CX_TIMEOUT_MS: String(MAX_TIMER_MS), PUSH_INTERVAL_S: '2147483' })
+  t.equal(config.cx.timeoutMs, MAX_TIMER_MS)
+  t.equal(config.push.intervalS, 2147483)
+})
+
+t.test('a bad value names its variable; credentials in URLs are masked', async (t) => {
+  t.throws(() => loadConfig({}), new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo'))
+  t.throws(() => loadConfig({ ...BASE, PORT: 'eighty' }), new ConfigError('PORT', 'expected an integer, got "eighty"'))
+  t.throws(() => loadConfig({ ...BASE, CX_CONCURRENCY: '0' }), new ConfigError('CX_CONCURRENCY', 'expected 1..1000, got 0'))
+  const { CX_API_TOKEN: _token, ...keycloak } = PUSH
+  t.throws(() => loadConfig(keycloak), { name: 'ConfigError', variable: 'CX_TOKEN_URL' }, 'Keycloak settings required without CX_API_TOKEN')
+  const { PUBLIC_BASE_URL: _public, ...noPublic } = PUSH
+  t.throws(() => loadConfig(noPublic), { name: 'ConfigError', variable: 'PUBLIC_BASE_URL' })
+  let err: unknown
+  try {
+    loadConfig({ ...BASE, STATE_DATABASE_URL: 'postgres://gw:s3cret-pw@db host/x' })
+  } catch (e) {
+    err = e
+  }
+  t.match(err, { name: 'ConfigError', variable: 'STATE_DATABASE_URL' })
+  t.notMatch(String((err as Error).message), /s3cret-pw/, 'the password is not in the message')
+})
+
+t.test('the server process stops at a bad value with its name and exit code 1', async (t) => {
+  const gw = startGatewayProcess(t, 'bad-config', { ...PUSH, HOST: '127.0.0.1', PORT: '0', PUSH_INTERVAL_S: String(30 * 86_400) })
+  const [code] = (await once(gw.child, 'exit')) as [number | null]
+  t.equal(code, 1)
+  t.match(gw.lines.join(''), /Configuration error: PUSH_INTERVAL_S: expected 1\.\.2147483, got 2592000/)
+})
