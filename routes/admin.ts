@@ -64,8 +64,9 @@ export const startRunSchema = {
   summary: 'Start a push run now (or a backfill of a past window)',
   description:
     'Without a body: a run like a scheduled one (from the cursor to now - ELEVEO_PROCESSING_DELAY_S, plus pending retries). ' +
-    'With {start, end}: a backfill of that window (split into PUSH_MAX_WINDOW_S pieces); the cursor is not moved and ' +
-    'links already in the ledger are not pushed again. end defaults to now. A backfill spans at most ' +
+    'With {start, end}: a backfill of that window (split into PUSH_MAX_WINDOW_S pieces); the cursor is not moved, and ' +
+    'legs CX accepted or refused (4xx) within the last PENDING_MAX_AGE_S are not pushed again (the ledger forgets older ones, ' +
+    'which a backfill pushes again). end defaults to now. A backfill spans at most ' +
     `${MAX_BACKFILL_WINDOWS} windows (400 otherwise). Answers at once; follow the run with ` +
     'GET /admin/push-runs/latest. With several instances (STATE_DATABASE_URL) only the holder of the push lock runs: ' +
     '409 GW_ERR_PUSH_NOT_LEADER when another instance is running the push job, 503 when the state database cannot be asked.',
