@@ -106,6 +106,10 @@ t.test('findLegs validates the listing strictly', async (t) => {
   body = JSON.stringify({ legs: [{ ...good, agentExtension: 1001, ani: null, endReason: undefined }] })
   const legs = await p.findLegs('call-1')
   t.same(legs.map((l) => [l.agentExtension, l.ani]), [['1001', '']], 'numeric extension and anonymous caller are normalised')
+
+  body = JSON.stringify({ legs: [{ ...good, dialogId: 'CALL-1' }] })
+  const upper = await p.findLegs('call-1')
+  t.same(upper.map((l) => l.dialogId), ['call-1'], 'a dialog id printed in another case is the same dialog, named as asked')
 })
 
 t.test('requests carry basic auth, go under the base path, and escape ids', async (t) => {

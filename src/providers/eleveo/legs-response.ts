@@ -63,7 +63,8 @@ export function parseLegsResponse(body: string, dialogId: string): RawLeg[] {
     if (seen.has(id)) throw new EleveoContractError(`${where}.id ${JSON.stringify(id)} appears twice`)
     seen.add(id)
     const legDialog = text(item.dialogId, `${where}.dialogId`, false)
-    if (legDialog !== dialogId) {
+    // Dialog ids are often GUIDs, which systems print in either case; any other difference is a wrong answer.
+    if (legDialog.toLowerCase() !== dialogId.toLowerCase()) {
       throw new EleveoContractError(`${where} belongs to dialog ${JSON.stringify(legDialog)}, not the requested ${JSON.stringify(dialogId)}`)
     }
     const start = instant(item.start, `${where}.start`, false) as number
@@ -75,7 +76,7 @@ export function parseLegsResponse(body: string, dialogId: string): RawLeg[] {
     }
     return {
       id,
-      dialogId: legDialog,
+      dialogId,
       agentExtension: text(item.agentExtension, `${where}.agentExtension`, false),
       ani: item.ani === null ? '' : text(item.ani, `${where}.ani`, true),
       start,
