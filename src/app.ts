@@ -13,6 +13,7 @@ import recordingsRoutes from '../routes/recordings.js'
 import statePlugin from '../plugins/state.js'
 import schedulerPlugin from '../plugins/scheduler.js'
 import adminRoutes from '../routes/admin.js'
+import { redactAccessParams } from './auth/redact.js'
 import type { Config } from './config.js'
 import type { RecordingProvider } from './providers/types.js'
 
@@ -30,11 +31,6 @@ export interface BuildAppOptions {
   logger?: boolean | Record<string, unknown>
 }
 
-/** Removes values of query parameters that grant access (signed links) before a URL reaches the log. */
-export function redactUrlForLog(url: string): string {
-  return url.replace(/([?&](?:sig|signature|token|access_token)=)[^&#]*/gi, '$1[REDACTED]')
-}
-
 function loggerOptions(config: Config, logger: BuildAppOptions['logger']): FastifyServerOptions['logger'] {
   if (logger === false) return false
   return {
@@ -45,7 +41,7 @@ function loggerOptions(config: Config, logger: BuildAppOptions['logger']): Fasti
     },
     serializers: {
       req(req: { method: string; url: string; ip?: string; socket?: { remotePort?: number } }) {
-        return { method: req.method, url: redactUrlForLog(req.url), remoteAddress: req.ip, remotePort: req.socket?.remotePort }
+        return { method: req.method, url: redactAccessParams(req.url), remoteAddress: req.ip, remotePort: req.socket?.remotePort }
       }
     },
     ...(typeof logger === 'object' ? logger : {})

@@ -93,3 +93,33 @@ t.test('a push and signed retrievals leave JSON logs with the request facts and 
   const all = rig.logs.join('')
   for (const [name, secret] of secrets) t.notOk(all.includes(secret), `no ${name} in the logs`)
 })
+
+t.test('a CX answer echoing a signed link it refused leaves no signature in the logs or the state', async (t) => {
+  const b = Math.floor((Date.now() - 40 * 60_000) / 1000) * 1000
+  const activity = cxLeg('dlg-refused', '1001', b)
+  const rig = await startPushRig(t, {
+    activities: [activity],
+    legs: [eleveoLeg('r0', 'dlg-refused', '1001', b, b + 5000)],
+    env: { LINK_SIGNING_KEY: KEY, LOG_LEVEL: 'info' }
+  })
+  rig.cx.rejectWhen(() => true, 400)
+  const sig = signLegId(legIdOf(activity), KEY)
+
+  t.match(await rig.run(), { failed: 1, pushed: 0 })
+  await rig.app.close()
+
+  const all = rig.logs.join('')
+  t.ok(all.includes('CX rejected the link'), 'the refusal is logged')
+  t.ok(all.includes('sig=[REDACTED]'), 'with the echoed link, its signature redacted')
+  t.notOk(all.includes(sig), 'no signature in the logs')
+  const state = await readDir(rig.stateDir)
+  t.ok(state.includes('unknown conversation'), 'the failed leg keeps CX answer')
+  t.notOk(state.includes(sig), 'no signature in the state files')
+})
+
+async function readDir(dir: string): Promise<string> {
+  const { readdir, readFile } = await import('node:fs/promises')
+  const names = await readdir(dir)
+  const texts = await Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')))
+  return texts.join('\n')
+}

@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from 'undici'
+import { redactAccessParams } from '../auth/redact.js'
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
 
 export interface CxResponse {
@@ -75,8 +76,11 @@ function describe(url: string): string {
   }
 }
 
-/** A short, single-line excerpt of an upstream answer for logs and the failed list. */
+/**
+ * A short, single-line excerpt of an upstream answer for logs and the failed list. An answer may quote
+ * the signed link it refused: signatures are redacted.
+ */
 export function excerpt(text: string, max = 500): string {
-  const flat = text.replace(/\s+/g, ' ').trim()
+  const flat = redactAccessParams(text.replace(/\s+/g, ' ').trim())
   return flat.length > max ? `${flat.slice(0, max)}…` : flat
 }

@@ -211,7 +211,10 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
           return reply.code(f.status).send({ message: `simulated failure ${f.status}` })
         }
         if (reject !== null && reject.pred(rec)) {
-          return reply.code(reject.status).send({ message: `simulated rejection of ${rec.legId}: unknown conversation` })
+          // Like many validating APIs, the answer echoes the value it refused.
+          return reply
+            .code(reject.status)
+            .send({ message: `simulated rejection of ${rec.legId}: unknown conversation`, rejectedValue: rec.mediaUrl })
         }
         received.push(rec)
         opts.onAccept?.(rec)
