@@ -183,3 +183,23 @@ t.test('a pending call does not re-push its legs accepted long before, once the 
   t.match(r.tally, { pushed: 1, pending: 0 })
   t.same(rig.cx.received.map((m) => m.legId), [legIdOf(first), legIdOf(late)])
 })
+
+t.test('a run that cannot ask for the push lock is reported and logged as failed', async (t) => {
+  const rig = await startJobRig(t, { now: T, activities: [cxLeg('N', '7001', T - 30 * MIN)], legs: [] })
+  const runner = new PushRunner({
+    ...rig.deps,
+    instanceId: 'no-lock',
+    leadership: {
+      acquire: async () => {
+        throw new Error('state database: connect ECONNREFUSED')
+      }
+    }
+  })
+  const run = runner.start('schedule')
+  t.equal(await run.lease, 'failed')
+  const report = await run.done
+  t.match(report, { status: 'failed', error: 'could not take the push lock: state database: connect ECONNREFUSED' })
+  t.equal(rig.cx.requests.length, 0, 'nothing asked of CX')
+  const logged = rig.logs.find((l) => l.level === 'error' && l.args[1] === 'push run failed')
+  t.match(logged?.args[0], { report: { status: 'failed', error: /could not take the push lock: state database: connect ECONNREFUSED/ } }, 'the reason is logged')
+})

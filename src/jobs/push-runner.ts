@@ -105,6 +105,8 @@ export class PushRunner {
       lease = await this.#leadership.acquire()
     } catch (err) {
       const report = await this.#finish(tally, `could not take the push lock: ${(err as Error).message}`)
+      // A scheduled run has nobody waiting for its report: the log is where an operator learns why.
+      log.error({ report }, 'push run failed')
       decide('failed')
       return report
     }
