@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { requireBearer } from '../src/auth/bearer.js'
 import { RETRY_AFTER_S } from '../plugins/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'
 
@@ -102,22 +102,8 @@ interface StartRunBody {
   end?: string | number
 }
 
-function unauthorized(reply: FastifyReply, message: string): FastifyReply {
-  return reply
-    .code(401)
-    .header('www-authenticate', 'Bearer realm="cx-recording-gateway admin"')
-    .send({ statusCode: 401, code: 'GW_ERR_UNAUTHORIZED', error: 'Unauthorized', message })
-}
-
 function badRequest(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(400).send({ statusCode: 400, code: 'GW_ERR_BAD_BACKFILL', error: 'Bad Request', message })
-}
-
-/** Hashing first makes both sides the same length, so the comparison time says nothing about the token. */
-function sameSecret(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest()
-  const b = createHash('sha256').update(expected).digest()
-  return timingSafeEqual(a, b)
 }
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
@@ -148,11 +134,13 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   if (token === null) return
   app.addSchema(pushRunReportSchema)
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')
-    if (!m) return unauthorized(reply, 'An Authorization: Bearer <ADMIN_TOKEN> header is required')
-    if (!sameSecret(m[1]!.trim(), token)) return unauthorized(reply, 'The admin token is not valid')
-  })
+  app.addHook(
+    'onRequest',
+    requireBearer(token, 'cx-recording-gateway admin', {
+      missing: 'An Authorization: Bearer <ADMIN_TOKEN> header is required',
+      invalid: 'The admin token is not valid'
+    })
+  )
 
   const disabled = {
     statusCode: 409,
