@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { requireBearer } from '../src/auth/bearer.js'
 import { RETRY_AFTER_S } from '../plugins/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'

@@ -48,7 +48,7 @@ export class EfswitchProvider implements RecordingProvider {
   private readonly lookup: RecordPathLookup
   private readonly root: RecordingsRoot
 
-  constructor(private readonly options: EfswitchProviderOptions) {
+  constructor(options: EfswitchProviderOptions) {
     this.lookup = new RecordPathLookup({
       databaseUrl: options.databaseUrl,
       pathQuery: options.pathQuery,
