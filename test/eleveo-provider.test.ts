@@ -45,6 +45,20 @@ function leg(id: string, agentExtension: string, offsetS: number, endReason: str
   return { id, dialogId: 'call-1', agentExtension, ani: '555', start: iso(T0 + offsetS * 1000), end: iso(T0 + offsetS * 1000 + 5000), endReason }
 }
 
+/** Writes `bytes` in 10 kB pieces with backpressure, so a slice must be cut across chunk boundaries. */
+function writeInPieces(res: ServerResponse, bytes: Buffer): void {
+  let at = 0
+  const write = (): void => {
+    while (at < bytes.length) {
+      const ok = res.write(bytes.subarray(at, at + 10_000))
+      at += 10_000
+      if (!ok) return void res.once('drain', write)
+    }
+    res.end()
+  }
+  write()
+}
+
 t.test('findLegs: unordered legs sorted, HOLD parts merged per agent, nothing else merged', async (t) => {
   const sim = await startEleveoSimulator({
     username: SIM_USER,
@@ -150,17 +164,7 @@ t.test('an Eleveo that ignores Range (200 with the whole file) is sliced correct
       if (!res.writableFinished) closedEarly++
     })
     res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': String(bytes.length) })
-    // In small pieces, so a slice must be cut across chunk boundaries.
-    let at = 0
-    const write = (): void => {
-      while (at < bytes.length) {
-        const ok = res.write(bytes.subarray(at, at + 10_000))
-        at += 10_000
-        if (!ok) return void res.once('drain', write)
-      }
-      res.end()
-    }
-    write()
+    writeInPieces(res, bytes)
   })
   const p = provider(t, server.url)
   const info = await p.statSegment({ id: 'a' })
@@ -187,16 +191,7 @@ t.test('a header probe answered with a 206 of the whole file reads only the prob
       'content-range': `bytes 0-${bytes.length - 1}/${bytes.length}`,
       'content-length': String(bytes.length)
     })
-    let at = 0
-    const write = (): void => {
-      while (at < bytes.length) {
-        const ok = res.write(bytes.subarray(at, at + 10_000))
-        at += 10_000
-        if (!ok) return void res.once('drain', write)
-      }
-      res.end()
-    }
-    write()
+    writeInPieces(res, bytes)
   })
   const p = provider(t, server.url)
   const info = await p.statSegment({ id: 'a' })
