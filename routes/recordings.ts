@@ -18,7 +18,7 @@ export const recordingSchema = {
   description:
     'Finds the vendor leg closest in start time to legStartTime (same agentExtension preferred on a tie), ' +
     'merges HOLD-split parts into one WAV, and streams it. Supports single byte ranges (several ranges are ' +
-    'coalesced into one spanning range). HEAD returns the same headers, reading only the first 64 KiB (the WAV header) of each segment.',
+    'coalesced into one spanning range). HEAD returns the same headers, reading only the start (the WAV header, 4 KiB to 1 MiB) of each segment.',
   params: {
     type: 'object',
     required: ['legId'],

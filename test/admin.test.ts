@@ -62,7 +62,7 @@ t.test('POST starts a run, GET latest reports it; a second POST while it runs is
         if (d === 'M0') await gate
         return p.findLegs(d, s)
       },
-      statSegment: (x, s) => p.statSegment(x, s),
+      statSegment: (x, n, s) => p.statSegment(x, n, s),
       openSegment: (x, r, s) => p.openSegment(x, r, s),
       ping: (s) => p.ping(s),
       close: () => p.close()

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
@@ -13,6 +13,7 @@ import { loadConfig } from '../src/config.js'
 import { soxSamples } from './helpers/sox.js'
 import { startPostgres } from './helpers/postgres.js'
 import { createCdrTable, insertCall, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import { chunk, findChunk, insertChunk } from './helpers/wav-craft.js'
 
 const pg = await startPostgres()
 t.teardown(() => pg.close())
@@ -110,6 +111,50 @@ t.test('Range requests and HEAD', async (t) => {
   t.equal(head.headers['content-length'], String(size))
   t.equal(head.headers['content-type'], 'audio/wav')
   t.equal(head.rawPayload.length, 0)
+})
+
+/** A LIST/INFO chunk with a comment of `bytes` bytes, the way a recording script embeds call metadata. */
+function bigListChunk(bytes: number): Buffer {
+  const comment = Buffer.alloc(bytes, 'call metadata ', 'latin1')
+  comment[bytes - 1] = 0
+  return chunk('LIST', Buffer.concat([Buffer.from('INFO', 'latin1'), chunk('ICMT', comment)]))
+}
+
+t.test('a file whose data starts beyond 200 KiB of metadata is served with the same samples', async (t) => {
+  const id = randomUUID()
+  const dir = join(root, 'metadata', id)
+  const file = await writeRecording(dir, { dialogId: id, agentExtension: '1001', ani, start: t0, seconds: 1.5, freq: 350 })
+  const bytes = insertChunk(await readFile(file.path), bigListChunk(200 * 1024), 'beforeData')
+  await writeFile(file.path, bytes)
+  t.ok(findChunk(bytes, 'data').offset > 200 * 1024)
+  await insertCall(cdr, id, dir)
+
+  const url = `/recordings/${id}:1001:${ani}:${t0}`
+  const res = await app.inject({ method: 'GET', url })
+  t.equal(res.statusCode, 200)
+  t.equal(Number(res.headers['content-length']), res.rawPayload.length)
+  t.ok(res.rawPayload.length < bytes.length - 200 * 1024, 'served with a fresh header, without the metadata')
+  const out = join(root, 'served-metadata.wav')
+  await writeFile(out, res.rawPayload)
+  const [ours, theirs] = await Promise.all([soxSamples(out), soxSamples(file.path)])
+  t.ok(theirs.length > 0)
+  t.same(ours, theirs, 'the samples sox reads from the stored file')
+  const head = await app.inject({ method: 'HEAD', url, headers: { range: 'bytes=10-19' } })
+  t.equal(head.statusCode, 206)
+  t.equal(head.headers['content-range'], `bytes 10-19/${res.rawPayload.length}`)
+
+  const huge = randomUUID()
+  const hugeDir = join(root, 'metadata', huge)
+  const hugeFile = await writeRecording(hugeDir, { dialogId: huge, agentExtension: '1001', ani, start: t0 })
+  await writeFile(hugeFile.path, insertChunk(hugeFile.bytes, bigListChunk(1024 * 1024), 'beforeData'))
+  await insertCall(cdr, huge, hugeDir)
+  const refused = await app.inject({ method: 'GET', url: `/recordings/${huge}:1001:${ani}:${t0}` })
+  t.equal(refused.statusCode, 502)
+  t.match(refused.json(), {
+    statusCode: 502,
+    code: 'GW_ERR_BAD_WAV',
+    message: /^Upstream efswitch returned an unreadable WAV: segment [^/]+\.wav: the WAV header .* is larger than the 1 MiB \(1048576 bytes\)/
+  })
 })
 
 t.test('unknown calls and legs are 404, never 500', async (t) => {

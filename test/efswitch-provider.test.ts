@@ -8,7 +8,6 @@ import { chooseClosestLeg } from '../src/legs/closest.js'
 import { matchLegs } from '../src/legs/match.js'
 import { EfswitchProvider } from '../src/providers/efswitch/provider.js'
 import { RecordingsRoot } from '../src/providers/efswitch/recordings-root.js'
-import { HEAD_PROBE_BYTES } from '../src/providers/types.js'
 import { startPostgres } from './helpers/postgres.js'
 import {
   createCdrTable,
@@ -18,6 +17,9 @@ import {
   warnCollector,
   writeRecording
 } from './helpers/efswitch-fixtures.js'
+
+/** How many leading bytes these tests ask for; the resolver's own probe sizes are tested over HTTP. */
+const HEAD_PROBE_BYTES = 64 * 1024
 
 const pg = await startPostgres()
 t.teardown(() => pg.close())
@@ -198,10 +200,10 @@ t.test('symlinked files: leading outside the root refused and logged, inside the
   t.same(legs.map((l) => [l.agentExtension, l.segments[0]!.id]), [['1002', inside]], 'only the link inside the root')
   t.same(refusedValues(warnings).filter((v) => v === escape), [escape], 'the escaping link is logged')
   t.ok(refusedValues(warnings).includes('/etc/passwd'), 'with where it leads')
-  t.same((await p.statSegment(legs[0]!.segments[0]!)).size, (await readFile(target)).length)
+  t.same((await p.statSegment(legs[0]!.segments[0]!, HEAD_PROBE_BYTES)).size, (await readFile(target)).length)
 
   warnings.length = 0
-  await t.rejects(p.statSegment({ id: escape }), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, 'a forged id naming the link is refused too')
+  await t.rejects(p.statSegment({ id: escape }, HEAD_PROBE_BYTES), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, 'a forged id naming the link is refused too')
   t.ok(refusedValues(warnings).includes(escape))
 })
 
@@ -211,7 +213,7 @@ t.test('statSegment and openSegment read the file exactly', async (t) => {
   for (const leg of legs) {
     const segment = leg.segments[0]!
     const bytes = written.get(segment.id)!
-    const info = await p.statSegment(segment)
+    const info = await p.statSegment(segment, HEAD_PROBE_BYTES)
     t.equal(info.size, bytes.length)
     t.same(info.head, bytes.subarray(0, Math.min(HEAD_PROBE_BYTES, bytes.length)))
     t.same(await buffer(await p.openSegment(segment, { start: 0, end: bytes.length - 1 })), bytes, 'whole file')
@@ -221,7 +223,9 @@ t.test('statSegment and openSegment read the file exactly', async (t) => {
   const big = randomUUID()
   const { path, bytes } = await writeRecording(join(root, big), { dialogId: big, agentExtension: '1', ani: '', start: 1, seconds: 6 })
   t.ok(bytes.length > HEAD_PROBE_BYTES)
-  t.same((await p.statSegment({ id: path })).head, bytes.subarray(0, HEAD_PROBE_BYTES), 'head is capped')
+  t.same((await p.statSegment({ id: path }, HEAD_PROBE_BYTES)).head, bytes.subarray(0, HEAD_PROBE_BYTES), 'head is capped')
+  t.same(await p.statSegment({ id: path }, 100), { size: bytes.length, head: bytes.subarray(0, 100) }, 'as many bytes as asked for')
+  await t.rejects(p.statSegment({ id: path }, 0), RangeError, 'a head of no bytes is a programming error')
   await t.rejects(p.openSegment({ id: path }, { start: 0, end: bytes.length }), { statusCode: 502, code: 'GW_ERR_UPSTREAM' }, 'past the end')
 })
 
@@ -230,11 +234,11 @@ t.test('forged segment ids are refused and logged', async (t) => {
   const forged = ['/etc/passwd', `${root}/../../etc/passwd`, 'relative.wav', `${root}/x\0.wav`]
   for (const id of forged) {
     warnings.length = 0
-    await t.rejects(p.statSegment({ id }), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, id)
+    await t.rejects(p.statSegment({ id }, HEAD_PROBE_BYTES), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, id)
     await t.rejects(p.openSegment({ id }, { start: 0, end: 0 }), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, id)
     t.ok(refusedValues(warnings).includes(id), `${JSON.stringify(id)} is logged`)
   }
-  await t.rejects(p.statSegment({ id: join(root, 'gone.wav') }), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, 'a file that does not exist')
+  await t.rejects(p.statSegment({ id: join(root, 'gone.wav') }, HEAD_PROBE_BYTES), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' }, 'a file that does not exist')
 })
 
 t.test('abort signals are honoured', async (t) => {
@@ -242,7 +246,7 @@ t.test('abort signals are honoured', async (t) => {
   const [leg] = await p.findLegs(call)
   const aborted = AbortSignal.abort()
   await t.rejects(p.findLegs(call, aborted), { name: 'AbortError' })
-  await t.rejects(p.statSegment(leg!.segments[0]!, aborted), { name: 'AbortError' })
+  await t.rejects(p.statSegment(leg!.segments[0]!, HEAD_PROBE_BYTES, aborted), { name: 'AbortError' })
   await t.rejects(p.openSegment(leg!.segments[0]!, { start: 0, end: 10 }, aborted), { name: 'AbortError' })
 
   const controller = new AbortController()

@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import t from 'tap'
 import { EleveoProvider } from '../src/providers/eleveo/provider.js'
-import { HEAD_PROBE_BYTES } from '../src/providers/types.js'
 import { makeTone, tempDir, type Teardownable } from './helpers/sox.js'
 import { iso, SIM_PASSWORD, SIM_USER, T0 } from './recordings-setup.js'
 import { startEleveoSimulator, type SimEleveoLeg } from './simulators/eleveo.js'
@@ -34,6 +33,9 @@ async function rawServer(
   if (address === null || typeof address === 'string') throw new Error('no address')
   return { url: `http://127.0.0.1:${address.port}`, seen }
 }
+
+/** How many leading bytes these tests ask for; the resolver's own probe sizes are tested with the routes. */
+const HEAD_PROBE_BYTES = 64 * 1024
 
 function provider(t: Teardownable, baseUrl: string, timeoutMs = 2000): EleveoProvider {
   const p = new EleveoProvider({ baseUrl, username: SIM_USER, password: SIM_PASSWORD, timeoutMs })
@@ -132,7 +134,7 @@ t.test('requests carry basic auth, go under the base path, and escape ids', asyn
   })
   const p = provider(t, `${server.url}/eleveo/`)
   await p.findLegs('a b&c')
-  await t.rejects(p.statSegment({ id: 'rec/1?x' }), { statusCode: 502, message: /answered HTTP 404/ })
+  await t.rejects(p.statSegment({ id: 'rec/1?x' }, HEAD_PROBE_BYTES), { statusCode: 502, message: /answered HTTP 404/ })
   t.same(server.seen.map((s) => s.url), ['/eleveo/api/recordings?dialogId=a%20b%26c', '/eleveo/api/recordings/rec%2F1%3Fx/audio'])
   const expected = `Basic ${Buffer.from(`${SIM_USER}:${SIM_PASSWORD}`).toString('base64')}`
   t.ok(server.seen.every((s) => s.authorization === expected))
@@ -147,11 +149,12 @@ t.test('statSegment and openSegment against an Eleveo that answers Range properl
   t.teardown(() => sim.close())
   const p = provider(t, sim.url)
 
-  const info = await p.statSegment({ id: 'a1' })
+  const info = await p.statSegment({ id: 'a1' }, HEAD_PROBE_BYTES)
   t.equal(info.size, bytes.length)
   t.ok(info.head.equals(bytes.subarray(0, HEAD_PROBE_BYTES)), 'head = the first 64 KiB')
   t.ok((await collect(await p.openSegment({ id: 'a1' }, { start: 1000, end: 70_000 }))).equals(bytes.subarray(1000, 70_001)))
-  t.same(sim.requests.map((r) => r.range), [`bytes=0-${HEAD_PROBE_BYTES - 1}`, 'bytes=1000-70000'])
+  t.same(await p.statSegment({ id: 'a1' }, 100), { size: bytes.length, head: bytes.subarray(0, 100) }, 'as many bytes as asked for')
+  t.same(sim.requests.map((r) => r.range), [`bytes=0-${HEAD_PROBE_BYTES - 1}`, 'bytes=1000-70000', 'bytes=0-99'])
 })
 
 t.test('an Eleveo that ignores Range (200 with the whole file) is sliced correctly', async (t) => {
@@ -167,7 +170,7 @@ t.test('an Eleveo that ignores Range (200 with the whole file) is sliced correct
     writeInPieces(res, bytes)
   })
   const p = provider(t, server.url)
-  const info = await p.statSegment({ id: 'a' })
+  const info = await p.statSegment({ id: 'a' }, HEAD_PROBE_BYTES)
   t.equal(info.size, bytes.length, 'size from Content-Length')
   t.ok(info.head.equals(bytes.subarray(0, HEAD_PROBE_BYTES)))
   const slice = await collect(await p.openSegment({ id: 'a' }, { start: 12_345, end: 23_456 }))
@@ -194,7 +197,7 @@ t.test('a header probe answered with a 206 of the whole file reads only the prob
     writeInPieces(res, bytes)
   })
   const p = provider(t, server.url)
-  const info = await p.statSegment({ id: 'a' })
+  const info = await p.statSegment({ id: 'a' }, HEAD_PROBE_BYTES)
   t.equal(info.size, bytes.length, 'size from Content-Range')
   t.equal(info.head.length, HEAD_PROBE_BYTES, 'no more than the probe is kept in memory')
   t.ok(info.head.equals(bytes.subarray(0, HEAD_PROBE_BYTES)))
@@ -208,17 +211,17 @@ t.test('audio answers that break the contract are 502s naming Eleveo', async (t)
   const p = provider(t, server.url)
 
   answer = (res) => res.writeHead(206, { 'content-range': 'bytes 100-199/5000', 'content-length': '100' }).end(Buffer.alloc(100))
-  await t.rejects(p.statSegment({ id: 'a' }), { statusCode: 502, message: /unusable Content-Range "bytes 100-199\/5000"/ })
+  await t.rejects(p.statSegment({ id: 'a' }, HEAD_PROBE_BYTES), { statusCode: 502, message: /unusable Content-Range "bytes 100-199\/5000"/ })
   await t.rejects(p.openSegment({ id: 'a' }, { start: 0, end: 99 }), { statusCode: 502, message: /asked for bytes 0-99, got Content-Range "bytes 100-199\/5000"/ })
 
   answer = (res) => {
     res.writeHead(200, { 'content-type': 'audio/wav' }) // chunked: no size
     res.end(Buffer.alloc(10))
   }
-  await t.rejects(p.statSegment({ id: 'a' }), { statusCode: 502, message: /no Content-Length/ })
+  await t.rejects(p.statSegment({ id: 'a' }, HEAD_PROBE_BYTES), { statusCode: 502, message: /no Content-Length/ })
 
   answer = (res) => res.writeHead(416, { 'content-range': 'bytes */0' }).end()
-  t.same(await p.statSegment({ id: 'a' }), { size: 0, head: Buffer.alloc(0) }, 'an empty file is reported as such (the WAV layer rejects it)')
+  t.same(await p.statSegment({ id: 'a' }, HEAD_PROBE_BYTES), { size: 0, head: Buffer.alloc(0) }, 'an empty file is reported as such (the WAV layer rejects it)')
 
   answer = (res) => res.writeHead(403).end('no')
   await t.rejects(p.openSegment({ id: 'a' }, { start: 0, end: 9 }), { statusCode: 502, message: /answered HTTP 403 \(check ELEVEO_USERNAME/ })

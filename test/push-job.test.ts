@@ -224,7 +224,7 @@ t.test('the vendor unreachable as a whole fails the run: cursor kept, nothing lo
       name: p.name,
       matchPolicy: p.matchPolicy,
       findLegs: (d, s) => (down && d === 'B' ? Promise.reject(new UpstreamUnavailableError('eleveo', 'connection refused')) : p.findLegs(d, s)),
-      statSegment: (seg, s) => p.statSegment(seg, s),
+      statSegment: (seg, n, s) => p.statSegment(seg, n, s),
       openSegment: (seg, r, s) => p.openSegment(seg, r, s),
       ping: (s) => p.ping(s),
       close: () => p.close()

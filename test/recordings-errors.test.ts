@@ -107,7 +107,7 @@ t.test('segments of different formats: 502 naming both formats, before any body 
       t.match(body.message, /8000 Hz.*vs.*16000 Hz/)
     }
   }
-  t.ok(audioRequests(rig.sim).every((r) => r.range === 'bytes=0-65535'), 'only header probes were fetched')
+  t.ok(audioRequests(rig.sim).every((r) => r.range === 'bytes=0-4095'), 'only header probes (4 KiB) were fetched')
 })
 
 t.test('Eleveo unreachable or rejecting our credentials: 502 naming it', async (t) => {
@@ -169,7 +169,7 @@ t.test('a client that disconnects mid-stream aborts the upstream request', async
     if (received > 1024 * 1024) break
   }
   t.ok(received > 1024 * 1024, 'audio was flowing')
-  const upstream = audioRequests(rig.sim).find((r) => r.range !== 'bytes=0-65535')
+  const upstream = audioRequests(rig.sim).find((r) => r.range !== 'bytes=0-4095')
   t.ok(upstream, 'the audio was being fetched')
   // Wait for the consequence (bounded), then assert on it; no assertion on how long it took.
   for (let i = 0; i < 100 && upstream?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 50))

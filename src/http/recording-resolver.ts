@@ -6,7 +6,8 @@ import { chooseClosestLeg } from '../legs/closest.js'
 import type { LegKey } from '../legs/leg-id.js'
 import { LegCache } from '../providers/leg-cache.js'
 import type { ByteRange, RecordingProvider, SegmentRef, VendorLeg } from '../providers/types.js'
-import { parseWavLayout, WavParseError, type WavLayout } from '../wav/riff.js'
+import { probeWavLayout } from '../wav/layout-probe.js'
+import { WavParseError, type WavLayout } from '../wav/riff.js'
 import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../wav/virtual-wav.js'
 
 /** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
@@ -94,10 +95,9 @@ export class RecordingResolver {
   async #layout(segment: SegmentRef, signal: AbortSignal): Promise<WavLayout> {
     const cached = this.#layouts?.get(segment.id)
     if (cached !== undefined) return cached
-    const info = await this.#provider.statSegment(segment, signal)
     let layout: WavLayout
     try {
-      layout = parseWavLayout(info.head, info.size)
+      layout = await probeWavLayout((bytes) => this.#provider.statSegment(segment, bytes, signal))
     } catch (err) {
       if (err instanceof WavParseError) {
         throw new BadWavError(this.#provider.name, `segment ${describeSegment(this.#provider, segment)}: ${err.message}`, { cause: err })

@@ -39,8 +39,8 @@ export class InstrumentedProvider implements RecordingProvider {
     return this.#timed('findLegs', signal, () => this.#inner.findLegs(dialogId, signal))
   }
 
-  statSegment(segment: SegmentRef, signal?: AbortSignal): Promise<SegmentInfo> {
-    return this.#timed('statSegment', signal, () => this.#inner.statSegment(segment, signal))
+  statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo> {
+    return this.#timed('statSegment', signal, () => this.#inner.statSegment(segment, headBytes, signal))
   }
 
   async openSegment(segment: SegmentRef, range: ByteRange, signal?: AbortSignal): Promise<Readable> {

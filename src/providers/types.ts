@@ -26,10 +26,7 @@ export interface VendorLeg {
 export interface SegmentInfo {
   /** Total byte size of the stored WAV file. */
   readonly size: number
-  /**
-   * The first bytes of the file: at least enough to hold every chunk up to the start of `data`
-   * (providers read HEAD_PROBE_BYTES or the whole file if smaller).
-   */
+  /** The first bytes of the file: as many as asked for, or the whole file when it is shorter. */
   readonly head: Buffer
 }
 
@@ -55,8 +52,12 @@ export interface RecordingProvider {
   readonly matchPolicy: MatchPolicy
   /** All recorded legs of one call, sorted by start, HOLD-split legs already merged. Empty if none. */
   findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]>
-  /** Size and first bytes (for the RIFF header) of one segment. */
-  statSegment(segment: SegmentRef, signal?: AbortSignal): Promise<SegmentInfo>
+  /**
+   * Size and the first `headBytes` bytes (for the RIFF header) of one segment, never buffering more.
+   * The caller decides how many: it starts small and asks again for more when the chunks before
+   * `data` reach further (see src/wav/layout-probe.ts).
+   */
+  statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo>
   /** The bytes of one segment in an inclusive range; the stream must end after exactly that many bytes. */
   openSegment(segment: SegmentRef, range: ByteRange, signal?: AbortSignal): Promise<Readable>
   /** Cheap reachability probe for readiness checks; throws when the vendor is not reachable. */
@@ -64,6 +65,3 @@ export interface RecordingProvider {
   /** Release pools and connections. */
   close(): Promise<void>
 }
-
-/** How many leading bytes a provider reads to find the RIFF chunks before `data`. */
-export const HEAD_PROBE_BYTES = 64 * 1024

@@ -50,15 +50,42 @@ export interface WavLayout {
 }
 
 export class WavParseError extends Error {
-  override readonly name = 'WavParseError'
+  override readonly name: string = 'WavParseError'
 }
 
 /**
- * Walks the chunks in `head` (the first bytes of a file, up to 64 KiB) of a file `fileSize` bytes long.
+ * The chunks before `data` (or a `fmt `/`fact` body) reach past the bytes given, and the file is long
+ * enough to hold them: not a broken file, only a short read. The caller may read a longer prefix of at
+ * least `needBytes` and parse again. A file too short for what its header declares is a plain
+ * WavParseError instead: no longer read can help it.
+ */
+export class WavHeaderIncompleteError extends WavParseError {
+  override readonly name = 'WavHeaderIncompleteError'
+  constructor(
+    message: string,
+    /** The prefix length that would get the parser past the point where it stopped. */
+    readonly needBytes: number
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * Walks the chunks in `head` (the first bytes of a file) of a file `fileSize` bytes long.
  * Stops at the `data` chunk: its payload need not be in `head`, only its 8-byte chunk header.
+ * Throws WavHeaderIncompleteError when `head` ends before that point but the file goes on.
  */
 export function parseWavLayout(head: Buffer, fileSize: number): WavLayout {
-  if (head.length < 12) throw new WavParseError(`file too short for a RIFF header (${head.length} bytes)`)
+  // Bytes beyond `head` that the file holds decide between "read more" and "broken".
+  const needMore = (needBytes: number, what: string): WavParseError =>
+    needBytes <= fileSize
+      ? new WavHeaderIncompleteError(`${what} lies beyond the first ${head.length} bytes (${needBytes} needed)`, needBytes)
+      : new WavParseError(`${what} lies beyond the end of the ${fileSize}-byte file`)
+
+  if (head.length < 12) {
+    if (head.length < fileSize && fileSize >= 12) throw needMore(12, 'the RIFF header')
+    throw new WavParseError(`file too short for a RIFF header (${head.length} bytes)`)
+  }
   const riffId = head.toString('latin1', 0, 4)
   // RF64/BW64 files keep the RIFF chunk layout and put 0xFFFFFFFF in the sizes, which the data-size
   // rule below already resolves from the real file size.
@@ -80,18 +107,19 @@ export function parseWavLayout(head: Buffer, fileSize: number): WavLayout {
       return { format, dataOffset: body, dataLength: usableDataLength(format, size, body, fileSize), factSamples }
     }
     if (id === 'fmt ') {
-      if (body + size > head.length) {
-        throw new WavParseError(`fmt chunk (${size} bytes at offset ${pos}) does not fit in the first ${head.length} bytes`)
-      }
+      if (body + size > head.length) throw needMore(body + size, `fmt chunk (${size} bytes at offset ${pos})`)
       format = parseFmt(head.subarray(body, body + size))
-    } else if (id === 'fact' && size >= 4 && body + 4 <= head.length) {
+    } else if (id === 'fact' && size >= 4) {
+      // The sample count goes into our header; guessing it from the data would be wrong for GSM.
+      if (body + 4 > head.length) throw needMore(body + 4, `fact chunk (at offset ${pos})`)
       factSamples = head.readUInt32LE(body)
     }
     // Every other chunk (LIST, JUNK, bext, cue, unknown ones) is skipped; bodies are padded to even length.
     pos = body + size + (size & 1)
   }
-  if (!format) throw new WavParseError(`no fmt chunk in the first ${head.length} bytes`)
-  throw new WavParseError(`no data chunk in the first ${head.length} bytes`)
+  const missing = format ? 'data' : 'fmt'
+  if (pos + 8 <= fileSize) throw needMore(pos + 8, `the chunk at offset ${pos} (no ${missing} chunk yet)`)
+  throw new WavParseError(`no ${missing} chunk in the ${fileSize}-byte file`)
 }
 
 function parseFmt(body: Buffer): WavFormat {

@@ -8,6 +8,7 @@ import {
   parseWavLayout,
   sameFormat,
   SUBFORMAT_PCM,
+  WavHeaderIncompleteError,
   WavParseError,
   type WavFormat
 } from '../../src/wav/riff.js'
@@ -154,7 +155,6 @@ t.test('only the head is needed: the data chunk header must be in it, not the da
 t.test('unreadable headers raise WavParseError with a clear message', async (t) => {
   const { bytes } = await tone({ seconds: 0.1 })
   const pcmFmt = fmtBody({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 16 })
-  const bigList = insertChunk(bytes, chunk('LIST', Buffer.alloc(70 * 1024)), 'beforeData')
   const notRiff = Buffer.from(bytes)
   notRiff.write('RIFX', 0, 'latin1')
   const notWave = Buffer.from(bytes)
@@ -168,7 +168,6 @@ t.test('unreadable headers raise WavParseError with a clear message', async (t) 
     ['no data', craftWav(chunk('fmt ', pcmFmt)), /no data chunk/],
     ['no chunks', craftWav(), /no fmt chunk/],
     ['fmt too short', craftWav(chunk('fmt ', pcmFmt.subarray(0, 14)), chunk('data', Buffer.alloc(10))), /fmt chunk too short: 14 bytes/],
-    ['data beyond the 64 KiB head', bigList, /no data chunk in the first 65536 bytes/],
     ['extensible without its extension', craftWav(chunk('fmt ', fmtBody({ formatTag: 0xfffe, channels: 1, sampleRate: 8000, bitsPerSample: 16 })), chunk('data', Buffer.alloc(10))), /EXTENSIBLE fmt chunk too short/],
     ['zero block alignment', craftWav(chunk('fmt ', fmtBody({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 16, blockAlign: 0 })), chunk('data', Buffer.alloc(10))), /block alignment of 0/],
     ['zero channels', craftWav(chunk('fmt ', fmtBody({ formatTag: 1, channels: 0, sampleRate: 8000, bitsPerSample: 16, blockAlign: 2 })), chunk('data', Buffer.alloc(10))), /0 channels/]
@@ -176,8 +175,67 @@ t.test('unreadable headers raise WavParseError with a clear message', async (t) 
   for (const [name, wav, message] of cases) {
     t.throws(() => parseWavLayout(wav.subarray(0, 64 * 1024), wav.length), { name: 'WavParseError', message }, name)
     t.throws(() => parseWavLayout(wav.subarray(0, 64 * 1024), wav.length), WavParseError, `${name}: class`)
+    t.notOk(catchError(() => parseWavLayout(wav.subarray(0, 64 * 1024), wav.length)) instanceof WavHeaderIncompleteError, `${name}: not a short read`)
   }
   t.throws(() => parseWavLayout(bytes.subarray(0, 60), 30), { message: /past the end/ }, 'file size smaller than the header')
+})
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error('did not throw')
+}
+
+t.test('a head that ends before data says how many bytes it needs; a file that ends there is broken', async (t) => {
+  const { bytes } = await tone({ seconds: 0.1 })
+  const withList = insertChunk(bytes, chunk('LIST', Buffer.alloc(70 * 1024)), 'beforeData')
+  const dataHeaderEnd = findChunk(withList, 'data').offset + 8
+  const withBigFmt = insertChunk(bytes, chunk('JUNK', Buffer.alloc(5000)), 'beforeFmt')
+  const fmt = findChunk(withBigFmt, 'fmt ')
+  const fmtEnd = fmt.offset + 8 + fmt.size
+  const gsm = insertChunk((await tone({ seconds: 0.2, encoding: 'gsm' })).bytes, chunk('JUNK', Buffer.alloc(3000)), 'afterFmt')
+  const factBodyEnd = findChunk(gsm, 'fact').offset + 12
+  const cases: [string, Buffer, number, number, RegExp][] = [
+    ['data chunk header beyond a 64 KiB head (a large LIST)', withList, 64 * 1024, dataHeaderEnd, /no data chunk yet\) lies beyond the first 65536 bytes/],
+    ['a 4 KiB head inside a JUNK chunk before fmt', withBigFmt, 4096, fmt.offset + 8, /chunk at offset 5020 \(no fmt chunk yet\) lies beyond the first 4096 bytes/],
+    ['fmt body cut by the head', withBigFmt, fmt.offset + 12, fmtEnd, /fmt chunk \(16 bytes at offset 5020\) lies beyond the first 5032 bytes/],
+    ['fact body cut by the head', gsm, factBodyEnd - 2, factBodyEnd, /fact chunk/],
+    ['a head shorter than the RIFF header', bytes, 5, 12, /RIFF header/]
+  ]
+  for (const [name, wav, headLength, needBytes, message] of cases) {
+    const err = catchError(() => parseWavLayout(wav.subarray(0, headLength), wav.length))
+    t.ok(err instanceof WavHeaderIncompleteError, `${name}: a short read`)
+    t.ok(err instanceof WavParseError, `${name}: still a WavParseError for callers that do not retry`)
+    t.match(err, { name: 'WavHeaderIncompleteError', needBytes, message }, name)
+    // With the bytes it named the parser gets further: done, or stopped at a later point.
+    let next: unknown = null
+    try {
+      parseWavLayout(wav.subarray(0, needBytes), wav.length)
+    } catch (e) {
+      next = e
+    }
+    t.ok(next === null || (next instanceof WavHeaderIncompleteError && next.needBytes > needBytes), `${name}: ${needBytes} bytes get past that point`)
+  }
+  t.equal(parseWavLayout(withList.subarray(0, dataHeaderEnd), withList.length).dataOffset, dataHeaderEnd, 'exactly the bytes it named are enough')
+
+  // The same heads, but the file ends there: no longer read can help.
+  const truncated: [string, Buffer, RegExp][] = [
+    ['a file cut inside a large LIST', withList.subarray(0, 64 * 1024), /no data chunk in the 65536-byte file/],
+    ['a file cut inside fmt', withBigFmt.subarray(0, fmtEnd - 4), /fmt chunk .* lies beyond the end of the \d+-byte file/],
+    ['a file cut inside fact', gsm.subarray(0, factBodyEnd - 2), /fact chunk .* lies beyond the end/],
+    ['a file of 5 bytes', bytes.subarray(0, 5), /too short for a RIFF header/]
+  ]
+  for (const [name, file, message] of truncated) {
+    const err = catchError(() => parseWavLayout(file, file.length))
+    t.match(err, { name: 'WavParseError', message }, name)
+    t.notOk(err instanceof WavHeaderIncompleteError, `${name}: not a short read`)
+  }
+  // A head that ends where a chunk header would start, in a file that declares more than it holds.
+  const cutAfterList = withList.subarray(0, findChunk(withList, 'data').offset + 4)
+  t.match(catchError(() => parseWavLayout(cutAfterList, cutAfterList.length)), { name: 'WavParseError', message: /no data chunk/ })
 })
 
 t.test('sameFormat and describeFormat', async (t) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { PassThrough, pipeline, Readable } from 'node:stream'
 import t from 'tap'
 import { FormatMismatchError, UpstreamError } from '../../src/errors.js'
-import { HEAD_PROBE_BYTES, type ByteRange } from '../../src/providers/types.js'
+import type { ByteRange } from '../../src/providers/types.js'
 import { describeFormat, parseWavLayout, type WavLayout } from '../../src/wav/riff.js'
 import { planVirtualWav, streamVirtualWav, type OpenSegment, type VirtualWav } from '../../src/wav/virtual-wav.js'
 import { makeTone, soxConcat, soxInfo, soxSamples, tempDir, type ToneOptions } from '../helpers/sox.js'
@@ -23,7 +23,7 @@ interface Segment {
 
 async function loadSegment(path: string): Promise<Segment> {
   const bytes = await readFile(path)
-  return { path, bytes, layout: parseWavLayout(bytes.subarray(0, HEAD_PROBE_BYTES), bytes.length) }
+  return { path, bytes, layout: parseWavLayout(bytes, bytes.length) }
 }
 
 async function toneSegment(opts: ToneOptions): Promise<Segment> {

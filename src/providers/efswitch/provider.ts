@@ -4,7 +4,6 @@ import { addAbortSignal, type Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import { UpstreamError } from '../../errors.js'
 import {
-  HEAD_PROBE_BYTES,
   type ByteRange,
   type MatchPolicy,
   type RecordingProvider,
@@ -85,11 +84,12 @@ export class EfswitchProvider implements RecordingProvider {
     return legs.sort((a, b) => a.start - b.start || compare(a.segments[0]!.id, b.segments[0]!.id))
   }
 
-  async statSegment(segment: SegmentRef, signal?: AbortSignal): Promise<SegmentInfo> {
+  async statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo> {
+    if (!Number.isSafeInteger(headBytes) || headBytes < 1) throw new RangeError(`invalid head length ${headBytes}`)
     signal?.throwIfAborted()
     const { handle, size } = await this.root.openFile(segment.id)
     try {
-      const head = Buffer.alloc(Math.min(HEAD_PROBE_BYTES, size))
+      const head = Buffer.alloc(Math.min(headBytes, size))
       let filled = 0
       while (filled < head.length) {
         const { bytesRead } = await handle.read(head, filled, head.length - filled, filled)

@@ -5,7 +5,6 @@ import { mergeHoldLegs } from '../../legs/merge-hold.js'
 import { sliceStream } from '../../http/byte-slice.js'
 import { parseContentRange } from '../../http/range.js'
 import {
-  HEAD_PROBE_BYTES,
   type ByteRange,
   type MatchPolicy,
   type RecordingProvider,
@@ -107,9 +106,10 @@ export class EleveoProvider implements RecordingProvider {
     }
   }
 
-  async statSegment(segment: SegmentRef, signal?: AbortSignal): Promise<SegmentInfo> {
+  async statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo> {
+    if (!Number.isSafeInteger(headBytes) || headBytes < 1) throw new RangeError(`invalid head length ${headBytes}`)
     const what = `audio of recording ${segment.id}`
-    const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=0-${HEAD_PROBE_BYTES - 1}`)
+    const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=0-${headBytes - 1}`)
     if (res.statusCode === 206) {
       const cr = parseContentRange(header(res.headers, 'content-range'))
       if (cr === null || cr.start !== 0 || cr.size === null) {
@@ -118,7 +118,7 @@ export class EleveoProvider implements RecordingProvider {
       }
       // A server may answer with more than the probe asked for (up to the whole file): read only the
       // probe's worth, so memory stays bounded whatever the recording's length.
-      const want = Math.min(cr.end + 1, HEAD_PROBE_BYTES)
+      const want = Math.min(cr.end + 1, headBytes)
       const head = await this.#readHead(res, want, what, signal)
       if (head.length !== want) {
         throw eleveoContractError(what, `promised ${cr.end + 1} bytes, sent ${head.length}`)
@@ -131,7 +131,7 @@ export class EleveoProvider implements RecordingProvider {
         release(res)
         throw eleveoContractError(what, 'the audio has no Content-Length, so its size is unknown')
       }
-      const want = Math.min(size, HEAD_PROBE_BYTES)
+      const want = Math.min(size, headBytes)
       const head = await this.#readHead(res, want, what, signal)
       if (head.length < want) throw eleveoContractError(what, `promised ${size} bytes, sent ${head.length}`)
       return { size, head }
