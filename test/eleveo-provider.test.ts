@@ -205,6 +205,34 @@ t.test('a header probe answered with a 206 of the whole file reads only the prob
   t.equal(closedEarly, 1, 'the rest of the file is not downloaded')
 })
 
+t.test('a 206 that starts where asked but ends later (a rounded-up range) is cut to the bytes asked for', async (t) => {
+  const dir = await tempDir(t)
+  // 20 MB, more than socket buffers hold: an answer running to the end of the file is still being sent when we cut it off.
+  const bytes = await readFile(await makeTone(join(dir, 'a.wav'), { seconds: 120, rate: 44100, channels: 2 }))
+  let closedEarly = 0
+  const server = await rawServer(t, (req, res) => {
+    res.on('close', () => {
+      if (!res.writableFinished) closedEarly++
+    })
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
+    const start = Number(m?.[1])
+    // This server rounds every range up to the end of the file.
+    const end = bytes.length - 1
+    res.writeHead(206, { 'content-type': 'audio/wav', 'content-range': `bytes ${start}-${end}/${bytes.length}`, 'content-length': String(end - start + 1) })
+    writeInPieces(res, bytes.subarray(start, end + 1))
+  })
+  const p = provider(t, server.url)
+  const slice = await collect(await p.openSegment({ id: 'a' }, { start: 12_345, end: 23_456 }))
+  t.ok(slice.equals(bytes.subarray(12_345, 23_457)), 'exactly the bytes asked for')
+  const unread = await p.openSegment({ id: 'a' }, { start: 100, end: 199 })
+  unread.destroy()
+  for (let i = 0; i < 100 && closedEarly < 2; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(closedEarly, 2, 'the rest of the file is not downloaded, even for a stream never read')
+  const last = await collect(await p.openSegment({ id: 'a' }, { start: bytes.length - 1000, end: bytes.length - 1 }))
+  t.ok(last.equals(bytes.subarray(bytes.length - 1000)), 'a range the server did not need to round is passed through')
+  t.same(server.seen.map((s) => s.range), ['bytes=12345-23456', 'bytes=100-199', `bytes=${bytes.length - 1000}-${bytes.length - 1}`])
+})
+
 t.test('audio answers that break the contract are 502s naming Eleveo', async (t) => {
   let answer: (res: ServerResponse) => void = (res) => res.end()
   const server = await rawServer(t, (_req, res) => answer(res))
@@ -213,6 +241,8 @@ t.test('audio answers that break the contract are 502s naming Eleveo', async (t)
   answer = (res) => res.writeHead(206, { 'content-range': 'bytes 100-199/5000', 'content-length': '100' }).end(Buffer.alloc(100))
   await t.rejects(p.statSegment({ id: 'a' }, HEAD_PROBE_BYTES), { statusCode: 502, message: /unusable Content-Range "bytes 100-199\/5000"/ })
   await t.rejects(p.openSegment({ id: 'a' }, { start: 0, end: 99 }), { statusCode: 502, message: /asked for bytes 0-99, got Content-Range "bytes 100-199\/5000"/ })
+  await t.rejects(p.openSegment({ id: 'a' }, { start: 150, end: 199 }), { statusCode: 502, message: /asked for bytes 150-199, got Content-Range "bytes 100-199\/5000"/ }, 'a range rounded down at its start: the bytes would be shifted')
+  await t.rejects(p.openSegment({ id: 'a' }, { start: 100, end: 299 }), { statusCode: 502, message: /asked for bytes 100-299, got Content-Range "bytes 100-199\/5000"/ }, 'fewer bytes than asked for')
 
   answer = (res) => {
     res.writeHead(200, { 'content-type': 'audio/wav' }) // chunked: no size

@@ -153,14 +153,17 @@ export class EleveoProvider implements RecordingProvider {
     const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=${range.start}-${range.end}`)
     if (res.statusCode === 206) {
       const cr = parseContentRange(header(res.headers, 'content-range'))
-      if (cr === null || cr.start !== range.start || cr.end !== range.end) {
+      if (cr === null || cr.start !== range.start || cr.end < range.end) {
         release(res)
         throw eleveoContractError(
           what,
           `asked for bytes ${range.start}-${range.end}, got Content-Range ${JSON.stringify(header(res.headers, 'content-range'))}`
         )
       }
-      return res.body
+      if (cr.end === range.end) return res.body
+      // Servers may round a range up (to a block or cache-chunk boundary): our bytes come first, so
+      // take them and drop the connection instead of reading on.
+      return sliceStream(res.body, 0, length)
     }
     if (res.statusCode === 200) {
       // HTTP lets a server ignore Range; cut our bytes out of the whole file.
