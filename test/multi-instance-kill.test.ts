@@ -3,7 +3,7 @@ import t from 'tap'
 import { startPostgres } from './helpers/postgres.js'
 import { tempDir } from './helpers/sox.js'
 import { inspect, instanceEnv, receivedFrom, senderOf, startGatewayProcess, until, type GatewayProcess } from './helpers/multi-instance.js'
-import { CX_SECRETS, ELEVEO_PASSWORD, baseTime, cxLeg, eleveoLeg, legIdOf } from './push-rig.js'
+import { CX_SECRETS, ELEVEO_PASSWORD, baseTime, legIdOf, transferCalls } from './push-rig.js'
 import { startCxSimulator } from './simulators/cx.js'
 import { startEleveoSimulator } from './simulators/eleveo.js'
 
@@ -25,8 +25,7 @@ t.test('kill -9 of the leader mid-run: the other instance completes; doubles are
   const sql = inspect(t, url)
 
   const b = baseTime()
-  const activities = Array.from({ length: 100 }, (_, i) => [cxLeg(`K${i}`, '1001', b + i * 1000), cxLeg(`K${i}`, '1002', b + i * 1000 + 400)]).flat()
-  const legs = activities.map((a, i) => eleveoLeg(`e${i}`, a.dialogId, a.agentExtension, Date.parse(a.legStartTime) + 50, Date.parse(a.legStartTime) + 300))
+  const { activities, legs } = transferCalls(100, b)
 
   const gateways = new Map<string, GatewayProcess>()
   let killed: { id: string; legId: string; survivorRunsOk: number } | null = null

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js'
 import { tempDir } from './helpers/sox.js'
-import { baseTime, cxLeg, eleveoLeg, legIdOf, pushEnv } from './push-rig.js'
+import { baseTime, legIdOf, pushEnv, transferCalls } from './push-rig.js'
 import { startCxSimulator } from './simulators/cx.js'
 import { startEleveoSimulator } from './simulators/eleveo.js'
 import { CX_SECRETS, ELEVEO_PASSWORD } from './push-rig.js'
@@ -32,8 +32,7 @@ async function until(cond: () => boolean, what: string, gw: Gateway): Promise<vo
 t.test('kill -9 mid-run twice, restart: every link reaches CX, doubles only from messages in flight', async (t) => {
   const b = baseTime()
   // 150 calls with a transfer each: 300 legs.
-  const activities = Array.from({ length: 150 }, (_, i) => [cxLeg(`K${i}`, '1001', b + i * 1000), cxLeg(`K${i}`, '1002', b + i * 1000 + 400)]).flat()
-  const legs = activities.map((a, i) => eleveoLeg(`e${i}`, a.dialogId, a.agentExtension, Date.parse(a.legStartTime) + 50, Date.parse(a.legStartTime) + 300))
+  const { activities, legs } = transferCalls(150, b)
 
   const killAt = [60, 200]
   const killedOn: string[] = []

@@ -62,6 +62,22 @@ export function eleveoLeg(
   return { id, dialogId, agentExtension, ani, start: iso(start), end: iso(end), endReason }
 }
 
+/**
+ * `count` calls, one a second from `base`, each transferred from agent 1001 to 1002: two CX legs per
+ * call and the Eleveo recording of each, starting 50 ms after its CX leg.
+ */
+export function transferCalls(count: number, base: number): { activities: SimVoiceActivity[]; legs: SimEleveoLeg[] } {
+  const activities = Array.from({ length: count }, (_, i) => [
+    cxLeg(`K${i}`, '1001', base + i * 1000),
+    cxLeg(`K${i}`, '1002', base + i * 1000 + 400)
+  ]).flat()
+  const legs = activities.map((a, i) => {
+    const start = Date.parse(a.legStartTime)
+    return eleveoLeg(`e${i}`, a.dialogId, a.agentExtension, start + 50, start + 300)
+  })
+  return { activities, legs }
+}
+
 /** The legId the gateway derives from a voice activity. */
 export function legIdOf(a: SimVoiceActivity): string {
   return formatLegId({ dialogId: a.dialogId, agentExtension: a.agentExtension, ani: a.ani, startTime: Date.parse(a.legStartTime) })
