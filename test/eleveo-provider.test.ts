@@ -47,6 +47,22 @@ function leg(id: string, agentExtension: string, offsetS: number, endReason: str
   return { id, dialogId: 'call-1', agentExtension, ani: '555', start: iso(T0 + offsetS * 1000), end: iso(T0 + offsetS * 1000 + 5000), endReason }
 }
 
+/** Counts answers the client cut off before the server finished writing them. */
+function cutOffCounter(): { watch(res: ServerResponse): void; waitFor(n: number): Promise<number> } {
+  let count = 0
+  return {
+    watch(res) {
+      res.on('close', () => {
+        if (!res.writableFinished) count++
+      })
+    },
+    async waitFor(n) {
+      for (let i = 0; i < 100 && count < n; i++) await new Promise((r) => setTimeout(r, 20))
+      return count
+    }
+  }
+}
+
 /** Writes `bytes` in 10 kB pieces with backpressure, so a slice must be cut across chunk boundaries. */
 function writeInPieces(res: ServerResponse, bytes: Buffer): void {
   let at = 0
@@ -161,11 +177,9 @@ t.test('an Eleveo that ignores Range (200 with the whole file) is sliced correct
   const dir = await tempDir(t)
   // 20 MB, more than socket buffers hold: a whole-file answer is still being sent when we cut it off.
   const bytes = await readFile(await makeTone(join(dir, 'a.wav'), { seconds: 120, rate: 44100, channels: 2 }))
-  let closedEarly = 0
+  const cutOff = cutOffCounter()
   const server = await rawServer(t, (_req, res) => {
-    res.on('close', () => {
-      if (!res.writableFinished) closedEarly++
-    })
+    cutOff.watch(res)
     res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': String(bytes.length) })
     writeInPieces(res, bytes)
   })
@@ -177,18 +191,15 @@ t.test('an Eleveo that ignores Range (200 with the whole file) is sliced correct
   t.ok(slice.equals(bytes.subarray(12_345, 23_457)), 'exactly the bytes asked for')
   const unread = await p.openSegment({ id: 'a' }, { start: 0, end: 99 })
   unread.destroy()
-  for (let i = 0; i < 100 && closedEarly < 3; i++) await new Promise((r) => setTimeout(r, 20))
-  t.equal(closedEarly, 3, 'the rest of the file is not downloaded: every whole-file answer was cut off, even one never read')
+  t.equal(await cutOff.waitFor(3), 3, 'the rest of the file is not downloaded: every whole-file answer was cut off, even one never read')
 })
 
 t.test('a header probe answered with a 206 of the whole file reads only the probe', async (t) => {
   const dir = await tempDir(t)
   const bytes = await readFile(await makeTone(join(dir, 'a.wav'), { seconds: 120, rate: 44100, channels: 2 }))
-  let closedEarly = 0
+  const cutOff = cutOffCounter()
   const server = await rawServer(t, (_req, res) => {
-    res.on('close', () => {
-      if (!res.writableFinished) closedEarly++
-    })
+    cutOff.watch(res)
     res.writeHead(206, {
       'content-type': 'audio/wav',
       'content-range': `bytes 0-${bytes.length - 1}/${bytes.length}`,
@@ -201,19 +212,16 @@ t.test('a header probe answered with a 206 of the whole file reads only the prob
   t.equal(info.size, bytes.length, 'size from Content-Range')
   t.equal(info.head.length, HEAD_PROBE_BYTES, 'no more than the probe is kept in memory')
   t.ok(info.head.equals(bytes.subarray(0, HEAD_PROBE_BYTES)))
-  for (let i = 0; i < 100 && closedEarly < 1; i++) await new Promise((r) => setTimeout(r, 20))
-  t.equal(closedEarly, 1, 'the rest of the file is not downloaded')
+  t.equal(await cutOff.waitFor(1), 1, 'the rest of the file is not downloaded')
 })
 
 t.test('a 206 that starts where asked but ends later (a rounded-up range) is cut to the bytes asked for', async (t) => {
   const dir = await tempDir(t)
   // 20 MB, more than socket buffers hold: an answer running to the end of the file is still being sent when we cut it off.
   const bytes = await readFile(await makeTone(join(dir, 'a.wav'), { seconds: 120, rate: 44100, channels: 2 }))
-  let closedEarly = 0
+  const cutOff = cutOffCounter()
   const server = await rawServer(t, (req, res) => {
-    res.on('close', () => {
-      if (!res.writableFinished) closedEarly++
-    })
+    cutOff.watch(res)
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
     const start = Number(m?.[1])
     // This server rounds every range up to the end of the file.
@@ -226,8 +234,7 @@ t.test('a 206 that starts where asked but ends later (a rounded-up range) is cut
   t.ok(slice.equals(bytes.subarray(12_345, 23_457)), 'exactly the bytes asked for')
   const unread = await p.openSegment({ id: 'a' }, { start: 100, end: 199 })
   unread.destroy()
-  for (let i = 0; i < 100 && closedEarly < 2; i++) await new Promise((r) => setTimeout(r, 20))
-  t.equal(closedEarly, 2, 'the rest of the file is not downloaded, even for a stream never read')
+  t.equal(await cutOff.waitFor(2), 2, 'the rest of the file is not downloaded, even for a stream never read')
   const last = await collect(await p.openSegment({ id: 'a' }, { start: bytes.length - 1000, end: bytes.length - 1 }))
   t.ok(last.equals(bytes.subarray(bytes.length - 1000)), 'a range the server did not need to round is passed through')
   t.same(server.seen.map((s) => s.range), ['bytes=12345-23456', 'bytes=100-199', `bytes=${bytes.length - 1000}-${bytes.length - 1}`])
