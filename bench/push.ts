@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { request } from 'undici'
-import { startCxSimulator, type SimVoiceActivity } from '../test/simulators/cx.js'
-import type { SimEleveoLeg } from '../test/simulators/eleveo.js'
+import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
+import type { SimEleveoLeg } from '../simulators/eleveo.js'
 import { BENCH_PASSWORD, BENCH_USER, buildService, mb, report, rssOf, startChild, startGateway, type Child } from './common.js'
 
 /*

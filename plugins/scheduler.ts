@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { AsyncTask, SimpleIntervalJob, ToadScheduler } from 'toad-scheduler'
 import { createCxClient } from '../src/cx/client.js'
-import type { Leadership } from '../src/jobs/leadership.js'
+import type { Leadership } from '../src/state/leadership.js'
 import type { CxPort } from '../src/jobs/push-links.js'
 import { PushRunner, RunInProgressError } from '../src/jobs/push-runner.js'
 import { meteredStateStore } from '../src/metrics.js'

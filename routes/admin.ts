@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { requireBearer } from '../src/auth/bearer.js'
-import { RETRY_AFTER_S } from '../plugins/errors.js'
+import { RETRY_AFTER_S } from '../src/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'
 
 /**

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
-import type { VendorName } from './providers/types.js'
+import { redactUrl } from './auth/redact.js'
+import type { VendorName } from './recording.js'
 
 /**
  * The whole configuration, typed. Built once from the environment at start-up (loadConfig) or
@@ -129,11 +130,6 @@ function url(env: Env, name: string): string | null {
     throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${parsed.protocol}`)
   }
   return raw.replace(/\/+$/, '')
-}
-
-/** Hides credentials in a URL so it can appear in an error message or a log line. */
-export function redactUrl(raw: string): string {
-  return raw.replace(/\/\/([^/@]*)@/, '//***@')
 }
 
 export const DEFAULT_EFSWITCH_PATH_QUERY =

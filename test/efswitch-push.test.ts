@@ -16,7 +16,7 @@ import { FileStateStore } from '../src/state/file-store.js'
 import { tempDir } from './helpers/sox.js'
 import { startPostgres } from './helpers/postgres.js'
 import { createCdrTable, insertCall, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
-import { startCxSimulator, type SimVoiceActivity } from './simulators/cx.js'
+import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
 
 const API_TOKEN = 'cx-static-token'
 const PUBLIC = 'https://gateway.example.com'

@@ -11,8 +11,8 @@ import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import type { RecordingProvider } from '../src/providers/types.js'
 import type { PushRunReport } from '../src/state/types.js'
 import { tempDir, type Teardownable } from './helpers/sox.js'
-import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from './simulators/cx.js'
-import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from './simulators/eleveo.js'
+import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from '../simulators/cx.js'
+import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from '../simulators/eleveo.js'
 
 /*
  * Shared set-up of the push tests: the CX and Eleveo simulators on real sockets and the gateway built

@@ -8,8 +8,8 @@ import { Client, request } from 'undici'
 import { signLegId } from '../src/auth/link-signature.js'
 import { makeTone, soxSamples, tempDir } from './helpers/sox.js'
 import { cxLeg } from './push-rig.js'
-import { startCxSimulator } from './simulators/cx.js'
-import { startEleveoSimulator } from './simulators/eleveo.js'
+import { startCxSimulator } from '../simulators/cx.js'
+import { startEleveoSimulator } from '../simulators/eleveo.js'
 
 /*
  * Graceful shutdown of the real process: `node --import tsx src/server.ts` as a child, configured by
