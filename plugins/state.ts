@@ -32,7 +32,7 @@ export default fp<StatePluginOptions>(
       app.decorate('pushLeadership', opts.leadership ?? soleInstance)
       return
     }
-    if (!app.config.push.enabled) {
+    if (app.config.cx === null) {
       app.decorate('stateStore', null)
       app.decorate('pushLeadership', soleInstance)
       return

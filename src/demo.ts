@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     ELEVEO_USERNAME: SIM_USER,
     ELEVEO_PASSWORD: SIM_PASSWORD,
     // The simulator's recordings are complete at once; a real Eleveo needs its processing time.
-    ELEVEO_PROCESSING_DELAY_S: '0',
+    PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
     CX_TOKEN_URL: cx.tokenUrl,
     // The simulator's default Keycloak client and user.

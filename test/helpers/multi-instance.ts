@@ -72,7 +72,8 @@ export async function startInstance(
   const config = loadConfig(instanceEnv(sims.cx, sims.eleveo, databaseUrl, stateDir, id, opts.env))
   let provider: RecordingProvider | undefined
   if (opts.wrapProvider) {
-    const e = config.eleveo
+    const e = config.recorder
+    if (e.vendor !== 'eleveo') throw new Error('the instances run against Eleveo')
     const real = new EleveoProvider({ baseUrl: sims.eleveo.url, username: e.username, password: e.password, timeoutMs: e.timeoutMs })
     t.teardown(() => real.close())
     provider = opts.wrapProvider(real)
