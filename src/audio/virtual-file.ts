@@ -33,3 +33,37 @@ export function layOutParts(prefixLength: number, segments: readonly { readonly 
     return part
   })
 }
+
+/** Inclusive byte range, like HTTP's `bytes=start-end`. */
+export interface InclusiveRange {
+  readonly start: number
+  readonly end: number
+}
+
+/** A run of bytes of the virtual file: made here, or read from one segment (inclusive FILE offsets). */
+export type Piece =
+  | { readonly kind: 'bytes'; readonly bytes: Buffer }
+  | { readonly kind: 'segment'; readonly index: number; readonly range: InclusiveRange; readonly length: number }
+
+/** Which pieces the inclusive virtual range [start, end] covers, in order. */
+export function piecesFor(v: VirtualFile, start: number, end: number): Piece[] {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || end >= v.size) {
+    throw new RangeError(`range ${start}-${end} is outside the virtual file of ${v.size} bytes`)
+  }
+  const pieces: Piece[] = []
+  const prefixLength = v.prefix.length
+  if (start < prefixLength) pieces.push({ kind: 'bytes', bytes: v.prefix.subarray(start, Math.min(end + 1, prefixLength)) })
+  v.parts.forEach((part, index) => {
+    if (part.length === 0) return
+    const from = Math.max(start, part.virtualOffset)
+    const to = Math.min(end, part.virtualOffset + part.length - 1)
+    if (from > to) return
+    const fileStart = part.fileOffset + (from - part.virtualOffset)
+    pieces.push({ kind: 'segment', index, range: { start: fileStart, end: fileStart + (to - from) }, length: to - from + 1 })
+  })
+  const suffixOffset = v.size - v.suffix.length
+  if (v.suffix.length > 0 && end >= suffixOffset) {
+    pieces.push({ kind: 'bytes', bytes: v.suffix.subarray(Math.max(0, start - suffixOffset), end - suffixOffset + 1) })
+  }
+  return pieces
+}

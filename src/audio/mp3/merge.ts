@@ -39,7 +39,7 @@ export function planMp3(layouts: readonly Mp3Layout[]): Mp3Plan {
     kind: cbrIndex === null ? 'Xing' : 'Info',
     frames: frameCount,
     bytes: size,
-    toc: seekTable(layouts, parts, frameCount, size)
+    toc: shape.withToc ? seekTable(layouts, parts, frameCount, size) : null
   })
   return { size, prefix, parts, suffix: Buffer.alloc(0), format: first.format, frameCount }
 }

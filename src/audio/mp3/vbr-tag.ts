@@ -74,29 +74,37 @@ export interface InfoFrameShape {
   readonly channelMode: ChannelMode
   readonly bitrateIndex: number
   readonly length: number
+  /** Whether the frame has room for (and carries) the 100-byte seek table. */
+  readonly withToc: boolean
 }
 
-/** Bytes a Xing/Info tag with frames, bytes and TOC needs: header, side info, id, flags, counts, TOC. */
-function neededLength(format: Mp3Format): number {
-  return FRAME_HEADER_BYTES + sideInfoLength(format.version, format.channels) + 4 + 4 + 4 + 4 + XING_TOC_BYTES
+/** Bytes a Xing/Info tag needs: header, side info, id, flags, frames, bytes, and the TOC when asked. */
+function neededLength(format: Mp3Format, withToc: boolean): number {
+  return FRAME_HEADER_BYTES + sideInfoLength(format.version, format.channels) + 4 + 4 + 4 + 4 + (withToc ? XING_TOC_BYTES : 0)
 }
 
 /**
  * The shape of the merged stream's tag frame: the leg's version, layer, sample rate and channel mode,
- * without CRC or padding, at `preferBitrateIndex` (a CBR leg's own bitrate, as LAME writes it) when
- * that frame is long enough for the tag, else at the lowest bitrate that is. Layer III only: the tag
- * lives where Layer III keeps its side information.
+ * without CRC or padding. A CBR leg gets it at its own bitrate, without a seek table: ffmpeg seeks an
+ * `Info` stream by arithmetic on the tag frame's bitrate, so that bitrate must be the stream's, and at
+ * 8–16 kbit/s the frame has no room for a table (LAME leaves its tag out altogether there). A VBR leg
+ * gets the seek table, at the lowest bitrate whose frame holds it.
+ * Layer III only: the tag lives where Layer III keeps its side information.
  */
-export function infoFrameShape(format: Mp3Format, channelMode: ChannelMode, preferBitrateIndex: number | null): InfoFrameShape {
+export function infoFrameShape(format: Mp3Format, channelMode: ChannelMode, cbrBitrateIndex: number | null): InfoFrameShape {
   if (format.layer !== 3) throw new RangeError(`a Xing/Info frame is a Layer III frame, not Layer ${format.layer}`)
-  const needed = neededLength(format)
-  const candidates = preferBitrateIndex === null ? [] : [preferBitrateIndex]
-  for (let i = 1; i <= 14; i++) candidates.push(i)
-  for (const bitrateIndex of candidates) {
+  const lengthAt = (bitrateIndex: number): number | null => {
     const kbps = bitrateForIndex(format.version, format.layer, bitrateIndex)
-    if (kbps === undefined) continue
-    const length = frameLengthFor(format.version, format.layer, kbps, format.sampleRate, false)
-    if (length >= needed) return { format, channelMode, bitrateIndex, length }
+    return kbps === undefined ? null : frameLengthFor(format.version, format.layer, kbps, format.sampleRate, false)
+  }
+  if (cbrBitrateIndex !== null) {
+    const length = lengthAt(cbrBitrateIndex)
+    if (length !== null && length >= neededLength(format, false)) return { format, channelMode, bitrateIndex: cbrBitrateIndex, length, withToc: false }
+  }
+  const needed = neededLength(format, true)
+  for (let bitrateIndex = 1; bitrateIndex <= 14; bitrateIndex++) {
+    const length = lengthAt(bitrateIndex)
+    if (length !== null && length >= needed) return { format, channelMode, bitrateIndex, length, withToc: true }
   }
   // The highest bitrate of every version and rate gives frames of 400+ bytes, far above the 156 needed.
   throw new RangeError(`no bitrate gives a frame of ${needed} bytes for ${format.sampleRate} Hz`)
@@ -115,8 +123,8 @@ export interface InfoFrameCounts {
   readonly frames: number
   /** The whole stream, tag frame included. */
   readonly bytes: number
-  /** 100 entries: where (in 1/256 of `bytes`) each percent of the playing time starts. */
-  readonly toc: Uint8Array
+  /** 100 entries: where (in 1/256 of `bytes`) each percent of the playing time starts; only when the shape has room. */
+  readonly toc: Uint8Array | null
 }
 
 /**
@@ -124,7 +132,8 @@ export interface InfoFrameCounts {
  * any bits), so a decoder that does not know the tag plays it as one frame of silence.
  */
 export function buildInfoFrame(shape: InfoFrameShape, counts: InfoFrameCounts): Buffer {
-  if (counts.toc.length !== XING_TOC_BYTES) throw new RangeError(`a Xing TOC has ${XING_TOC_BYTES} entries, not ${counts.toc.length}`)
+  if (shape.withToc !== (counts.toc !== null)) throw new RangeError(`this tag frame is shaped ${shape.withToc ? 'with' : 'without'} a seek table`)
+  if (counts.toc !== null && counts.toc.length !== XING_TOC_BYTES) throw new RangeError(`a Xing TOC has ${XING_TOC_BYTES} entries, not ${counts.toc.length}`)
   if (counts.frames > 0xffffffff || counts.bytes > 0xffffffff) {
     throw new RangeError(`a Xing tag counts at most 2^32-1 frames and bytes (asked ${counts.frames} frames, ${counts.bytes} bytes)`)
   }
@@ -137,9 +146,9 @@ export function buildInfoFrame(shape: InfoFrameShape, counts: InfoFrameCounts): 
   frame[3] = MODE_BITS[shape.channelMode] << 6
   let pos = FRAME_HEADER_BYTES + sideInfoLength(format.version, format.channels)
   pos = frame.write(counts.kind, pos, 'latin1') + pos
-  frame.writeUInt32BE(XING_FRAMES | XING_BYTES | XING_TOC, pos)
+  frame.writeUInt32BE(XING_FRAMES | XING_BYTES | (counts.toc === null ? 0 : XING_TOC), pos)
   frame.writeUInt32BE(counts.frames, pos + 4)
   frame.writeUInt32BE(counts.bytes, pos + 8)
-  frame.set(counts.toc, pos + 12)
+  if (counts.toc !== null) frame.set(counts.toc, pos + 12)
   return frame
 }
