@@ -1,12 +1,14 @@
-import { writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { FormatMismatchError } from '../../../src/errors.js'
 import type { Mp3Layout } from '../../../src/audio/mp3/layout.js'
 import { planMp3, type Mp3Plan } from '../../../src/audio/mp3/merge.js'
 import { probeMp3Layout } from '../../../src/audio/mp3/probe.js'
 import { piecesFor } from '../../../src/audio/virtual-file.js'
-import { tempDir } from '../../helpers/sox.js'
+import { makeTone, tempDir } from '../../helpers/sox.js'
 import {
   apeTag,
   ffmpegDecode,
@@ -18,6 +20,7 @@ import {
   type Mp3FixtureOptions
 } from '../../helpers/mp3-tools.js'
 
+const run = promisify(execFile)
 const dir = await tempDir(t, 'cxgw-mp3-merge-')
 let counter = 0
 
@@ -263,4 +266,26 @@ t.test('segments that differ in sample rate or channels: an error naming both fo
     t.ok(err instanceof FormatMismatchError)
     t.match((err as Error).message, /44100 Hz, stereo\) vs MP3 \(MPEG-1 Layer III, 44100 Hz, mono\)/)
   }
+})
+
+t.test('Layer II (ffmpeg mp2): frames follow each other without a tag frame, which is a Layer III thing', async (t) => {
+  const segments: Segment[] = []
+  for (const [freq, seconds] of [[440, 1.2], [660, 0.8]] as const) {
+    const wav = join(dir, `l2-${freq}.wav`)
+    const path = join(dir, `l2-${freq}.mp2`)
+    await makeTone(wav, { seconds, freq, rate: 22050 })
+    await run('ffmpeg', ['-v', 'error', '-y', '-i', wav, '-c:a', 'mp2', '-b:a', '64k', path])
+    const bytes = await readFile(path)
+    segments.push({ path, bytes, layout: await layoutOf(bytes) })
+  }
+  const plan = planMp3(segments.map((s) => s.layout))
+  t.equal(plan.prefix.length, 0)
+  const merged = assemble(plan, segments, 0, plan.size - 1)
+  const mergedPath = join(dir, 'l2-merged.mp2')
+  await writeFile(mergedPath, merged)
+  const expected = (await Promise.all(segments.map((s) => ffprobePackets(s.path)))).flat()
+  const packets = await ffprobePackets(mergedPath)
+  t.equal(plan.frameCount, expected.length)
+  t.ok(packets.length === expected.length && packets.every((p, i) => p.data.equals((expected[i] as { data: Buffer }).data)), 'the frames of both, byte for byte')
+  t.equal((await ffmpegDecode(mergedPath)).stderr, '', 'ffmpeg decodes it without a message')
 })
