@@ -33,6 +33,8 @@ export const FormatMismatchError = createError(
 )
 /** A stored file is not a WAV we can read. */
 export const BadWavError = createError('GW_ERR_BAD_WAV', 'Upstream %s returned an unreadable WAV: %s', 502)
+/** A stored file starts like an MP3 (ID3 tag or frame sync) but is not one we can serve. */
+export const BadMp3Error = createError('GW_ERR_BAD_MP3', 'Upstream %s returned an unreadable MP3: %s', 502)
 export const UnauthorizedError = createError('GW_ERR_UNAUTHORIZED', '%s', 401)
 export const ForbiddenError = createError('GW_ERR_FORBIDDEN', '%s', 403)
 
