@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream'
 import { UpstreamError } from '../errors.js'
+import type { ByteRange } from '../recording.js'
+
 /*
  * A merged leg as one file that exists only as arithmetic: prefix bytes made here (a WAV header, an
  * MP3 Info frame), then byte ranges of the stored segments in order, then suffix bytes (WAV's pad
@@ -26,7 +28,7 @@ export interface VirtualFile {
   readonly suffix: Buffer
 }
 
-/** Lays `lengths` out one after another after `prefix`: the parts of a virtual file. */
+/** Lays the segments' byte runs out one after another after a prefix of `prefixLength` bytes. */
 export function layOutParts(prefixLength: number, segments: readonly { readonly fileOffset: number; readonly length: number }[]): VirtualPart[] {
   let virtualOffset = prefixLength
   return segments.map(({ fileOffset, length }) => {
@@ -36,16 +38,10 @@ export function layOutParts(prefixLength: number, segments: readonly { readonly 
   })
 }
 
-/** Inclusive byte range, like HTTP's `bytes=start-end`. */
-export interface InclusiveRange {
-  readonly start: number
-  readonly end: number
-}
-
 /** A run of bytes of the virtual file: made here, or read from one segment (inclusive FILE offsets). */
 export type Piece =
   | { readonly kind: 'bytes'; readonly bytes: Buffer }
-  | { readonly kind: 'segment'; readonly index: number; readonly range: InclusiveRange; readonly length: number }
+  | { readonly kind: 'segment'; readonly index: number; readonly range: ByteRange; readonly length: number }
 
 /** Which pieces the inclusive virtual range [start, end] covers, in order. */
 export function piecesFor(v: VirtualFile, start: number, end: number): Piece[] {
@@ -71,7 +67,7 @@ export function piecesFor(v: VirtualFile, start: number, end: number): Piece[] {
 }
 
 /** Opens bytes [range.start, range.end] (inclusive, FILE offsets) of segment `index`. */
-export type OpenSegment = (index: number, range: InclusiveRange, signal: AbortSignal) => Promise<NodeJS.ReadableStream | Readable>
+export type OpenSegment = (index: number, range: ByteRange, signal: AbortSignal) => Promise<NodeJS.ReadableStream | Readable>
 
 type Upstream = NodeJS.ReadableStream & { destroy?: (error?: Error) => unknown }
 
@@ -243,6 +239,6 @@ function abortReason(signal: AbortSignal | undefined): Error {
  * delivers fewer bytes than expected, or fails, destroys the stream with an error; destroying the
  * stream (or aborting `signal`) aborts the signal given to `open` and destroys the open upstream.
  */
-export function streamVirtualFile(v: VirtualFile, range: InclusiveRange, open: OpenSegment, signal?: AbortSignal): Readable {
+export function streamVirtualFile(v: VirtualFile, range: ByteRange, open: OpenSegment, signal?: AbortSignal): Readable {
   return new VirtualFileStream(piecesFor(v, range.start, range.end), open, signal)
 }
