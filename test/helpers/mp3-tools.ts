@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { makeTone, type ToneOptions } from './sox.js'
@@ -154,4 +154,95 @@ export function id3v2Tag(title: string, padding = 0): Buffer {
     size >>= 7
   }
   return Buffer.concat([header, body])
+}
+
+/*
+ * Why samples right after a joint may differ: a Layer III decoder overlaps each granule's inverse MDCT
+ * with the previous granule (576 samples) and its polyphase synthesis filter keeps 512 samples of
+ * history. Decoded alone, a segment's first granule overlaps with silence; in the merged stream it
+ * overlaps with the previous segment's last one. So up to 576 + 512 samples per channel after each
+ * joint depend on the segment before; everything else must come out the same.
+ */
+export const JOINT_WINDOW_SAMPLES = 576 + 512
+
+export interface Comparison {
+  /** Differences outside the joint windows, beyond the tolerance. */
+  outside: number
+  firstOutside: number
+  /** Differences inside the windows (expected, for information). */
+  inside: number
+}
+
+export function compareAcrossJoints(merged: Int16Array, parts: readonly Int16Array[], channels: number, tolerance: number): Comparison {
+  const windows: [number, number][] = []
+  let offset = 0
+  parts.forEach((p, i) => {
+    if (i > 0) windows.push([offset, offset + JOINT_WINDOW_SAMPLES * channels])
+    offset += p.length
+  })
+  const reference = new Int16Array(offset)
+  offset = 0
+  for (const p of parts) {
+    reference.set(p, offset)
+    offset += p.length
+  }
+  const result: Comparison = { outside: 0, firstOutside: -1, inside: 0 }
+  const n = Math.min(reference.length, merged.length)
+  for (let i = 0; i < n; i++) {
+    const diff = Math.abs((reference[i] as number) - (merged[i] as number))
+    if (diff === 0) continue
+    if (windows.some(([from, to]) => i >= from && i < to)) result.inside++
+    else if (diff > tolerance) {
+      result.outside++
+      if (result.firstOutside < 0) result.firstOutside = i
+    }
+  }
+  return result
+}
+
+export interface DecodeCheck {
+  decoder: 'ffmpeg' | 'mpg123'
+  /** What the decoder said about the merged stream: empty when nothing was wrong. */
+  stderr: string
+  /** Samples (all channels) decoded from the merged stream, and from the parts one by one. */
+  samples: number
+  partSamples: number
+  /** Samples outside the joint windows that differ beyond the decoder's tolerance; the first one's index. */
+  outside: number
+  firstOutside: number
+}
+
+/**
+ * Decodes `mergedPath` and each part's frames (as ffprobe listed them, written alone to a file: no
+ * tags, no Info frame, so no gapless trimming) with ffmpeg and mpg123, and compares the samples.
+ */
+export async function decodeAgainstParts(mergedPath: string, partPackets: readonly ProbedPacket[][], workPrefix: string, channels: number): Promise<DecodeCheck[]> {
+  const framesOnly = await Promise.all(
+    partPackets.map(async (packets, i) => {
+      const path = `${workPrefix}-part${i}-frames.mp3`
+      await writeFile(path, Buffer.concat(packets.map((p) => p.data)))
+      return path
+    })
+  )
+  const decoders = [
+    { decoder: 'ffmpeg', decode: ffmpegDecode, tolerance: 0 },
+    // mpg123's synthesis filter writes into a 16-phase ring buffer whose phase carries on across a joint,
+    // so its floating-point sums run in another order than in a fresh decoder: ±1 in the last bit.
+    { decoder: 'mpg123', decode: mpg123Decode, tolerance: 1 }
+  ] as const
+  const results: DecodeCheck[] = []
+  for (const { decoder, decode, tolerance } of decoders) {
+    const whole = await decode(mergedPath)
+    const parts = (await Promise.all(framesOnly.map(decode))).map((p) => p.samples)
+    const cmp = compareAcrossJoints(whole.samples, parts, channels, tolerance)
+    results.push({
+      decoder,
+      stderr: whole.stderr,
+      samples: whole.samples.length,
+      partSamples: parts.reduce((sum, p) => sum + p.length, 0),
+      outside: cmp.outside,
+      firstOutside: cmp.firstOutside
+    })
+  }
+  return results
 }
