@@ -40,6 +40,8 @@ export async function probeMp3Layout(src: Mp3Source): Promise<Mp3Layout> {
   if (fromTag !== null) return fromTag
 
   const counter = new Mp3FrameCounter(start.format, start.audioOffset, audioEnd)
+  // A short file is already whole in the head: counted there, with no further request.
+  if (head.bytes.length >= audioEnd) counter.push(head.bytes.subarray(start.audioOffset, audioEnd))
   if (!counter.done) {
     for await (const chunk of src.streamBytes(start.audioOffset, audioEnd)) {
       counter.push(chunk)

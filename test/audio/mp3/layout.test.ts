@@ -85,6 +85,9 @@ t.test('no Info frame: the frames are counted in one pass, in any chunking', asy
   t.ok(results.every((l) => l.counted && l.frameCount === results[0]?.frameCount && l.audioLength === results[0]?.audioLength))
   await checkWithFfprobe(t, lameBare, results[0] as Mp3Layout)
   t.equal(results[0]?.bitrateIndex, parseFrameHeader(lameBare, 0).bitrateIndex, 'one bitrate seen: CBR')
+  const whole = await probe(lameBare, { headBytes: lameBare.length })
+  t.same(whole.reads, { ranges: [], streamed: 0 }, 'a file whole in the head is counted there: no request')
+  t.equal(whole.layout.frameCount, results[0]?.frameCount)
 })
 
 t.test('a file cut short: the cut-off last frame is left out and the Info count is not trusted', async (t) => {
