@@ -1,4 +1,6 @@
 import { hostname } from 'node:os'
+import { DEFAULT_CALLREC_LEGS_QUERY } from './providers/eleveo/callrec/legs-query.js'
+import { checkTimeZone, UnknownTimeZoneError } from './providers/eleveo/callrec/local-time.js'
 import type { VendorName } from './providers/types.js'
 
 /**
@@ -19,6 +21,10 @@ export interface Config {
     timeoutMs: number
     concurrency: number
     processingDelayS: number
+    /** ELEVEO_API: `rest` (the modelled JSON API) or `callrec` (CallREC's database and servlets). */
+    api: 'rest' | 'callrec'
+    /** The CallREC settings; null unless api is `callrec`. */
+    callrec: CallrecConfig | null
   }
   efswitch: {
     databaseUrl: string | null
@@ -70,6 +76,17 @@ export interface Config {
   trustProxy: boolean | number | string
   /** Bearer token required by GET /metrics; null leaves /metrics open (keep it off the public network). */
   metricsToken: string | null
+}
+
+/** What ELEVEO_API=callrec needs beyond the servlets' URL and credentials. */
+export interface CallrecConfig {
+  databaseUrl: string
+  /** The couple_extdata key holding CX's dialogId. */
+  dialogKey: string
+  legsQuery: string
+  /** Canonical IANA name of the zone CallREC's timestamps are in. */
+  timeZone: string
+  holdMaxGapS: number
 }
 
 export class ConfigError extends Error {
@@ -151,6 +168,36 @@ function trustProxy(env: Env): boolean | number | string {
   return raw
 }
 
+/** ELEVEO_API=callrec's settings, checked as far as they can be without connecting. */
+function callrecConfig(env: Env): CallrecConfig {
+  const databaseUrl = url(env, 'ELEVEO_DATABASE_URL')
+  if (databaseUrl === null) throw new ConfigError('ELEVEO_DATABASE_URL', 'required when ELEVEO_API=callrec (CallREC\'s PostgreSQL; a read-only user is enough)')
+  for (const name of ['ELEVEO_USERNAME', 'ELEVEO_PASSWORD']) {
+    if (str(env, name) === null) throw new ConfigError(name, 'required when ELEVEO_API=callrec (the servlets need a login)')
+  }
+  const legsQuery = str(env, 'ELEVEO_LEGS_QUERY') ?? DEFAULT_CALLREC_LEGS_QUERY
+  for (const [param, meaning] of [['$1', 'the dialogId'], ['$2', 'the key, ELEVEO_DIALOG_KEY']] as const) {
+    if (!new RegExp(`\\${param}(?!\\d)`).test(legsQuery)) {
+      throw new ConfigError('ELEVEO_LEGS_QUERY', `must use ${param} (${meaning}); both parameters are always sent`)
+    }
+  }
+  const zone = str(env, 'ELEVEO_TIMEZONE') ?? 'UTC'
+  let timeZone: string
+  try {
+    timeZone = checkTimeZone(zone)
+  } catch (err) {
+    if (err instanceof UnknownTimeZoneError) throw new ConfigError('ELEVEO_TIMEZONE', err.message)
+    throw err
+  }
+  return {
+    databaseUrl,
+    dialogKey: str(env, 'ELEVEO_DIALOG_KEY') ?? 'JTAPI_CISCO_ID',
+    legsQuery,
+    timeZone,
+    holdMaxGapS: int(env, 'ELEVEO_HOLD_MAX_GAP_S', 900, 0, 86_400)
+  }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig(env: Env = process.env): Config {
@@ -163,8 +210,11 @@ export function loadConfig(env: Env = process.env): Config {
     password: str(env, 'ELEVEO_PASSWORD'),
     timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
     concurrency: int(env, 'ELEVEO_CONCURRENCY', 8, 1, 1000),
-    processingDelayS: int(env, 'ELEVEO_PROCESSING_DELAY_S', 600, 0)
+    processingDelayS: int(env, 'ELEVEO_PROCESSING_DELAY_S', 600, 0),
+    api: oneOf(env, 'ELEVEO_API', ['rest', 'callrec'] as const, 'rest'),
+    callrec: null as CallrecConfig | null
   }
+  if (vendor === 'eleveo' && eleveo.api === 'callrec') eleveo.callrec = callrecConfig(env)
   const efswitch = {
     databaseUrl: url(env, 'EFSWITCH_DATABASE_URL'),
     recordingsRoot: str(env, 'EFSWITCH_RECORDINGS_ROOT'),

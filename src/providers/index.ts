@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { EfswitchProvider } from './efswitch/provider.js'
+import { CallrecProvider } from './eleveo/callrec/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
@@ -8,8 +9,14 @@ import type { RecordingProvider } from './types.js'
 export function createProvider(config: Config, log: FastifyBaseLogger): RecordingProvider {
   switch (config.vendor) {
     case 'eleveo': {
-      const { baseUrl, username, password, timeoutMs } = config.eleveo
+      const { baseUrl, username, password, timeoutMs, callrec } = config.eleveo
       if (baseUrl === null) throw new Error('ELEVEO_BASE_URL is required when RECORDING_VENDOR=eleveo')
+      if (config.eleveo.api === 'callrec') {
+        if (callrec === null || username === null || password === null) {
+          throw new Error('ELEVEO_API=callrec needs ELEVEO_DATABASE_URL, ELEVEO_USERNAME and ELEVEO_PASSWORD')
+        }
+        return new CallrecProvider({ baseUrl, username, password, timeoutMs, ...callrec })
+      }
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
       return new EleveoProvider({ baseUrl, username, password, timeoutMs })
     }
