@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { pipeline, Readable } from 'node:stream'
 
 /*
  * CallREC's servlets as the GUIDE describes them, for tests, the bench and the demo (all GET, XML in 200s):
@@ -53,6 +54,8 @@ export interface CallrecSimulator {
   readonly logins: number
   /** Every session issued so far ends now. */
   expireSessions(): void
+  /** Every session ends right after the next download token is issued (expiry between token and audio). */
+  expireSessionsAfterNextToken(): void
   setExpiryForm(form: ExpiryForm): void
   setHonourRange(honour: boolean): void
   setFault(fault: CallrecFault | null): void
@@ -76,6 +79,7 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
   let honourRange = opts.honourRange ?? true
   let fault: CallrecFault | null = null
   let logins = 0
+  let expireAfterToken = false
 
   const xml = (res: ServerResponse, body: string): void => {
     res.writeHead(200, { 'content-type': 'text/xml;charset=UTF-8' }).end(XML_HEAD + body)
@@ -88,6 +92,10 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
     if (expiryForm === '401') res.writeHead(401, { 'content-type': 'text/html' }).end('<html>Unauthorized</html>')
     else if (expiryForm === '302') res.writeHead(302, { location: '/callrec/login.jsp' }).end()
     else error(res, '-32', 'Session expired or invalid')
+  }
+
+  const expireAll = (): void => {
+    for (const id of sessions.keys()) sessions.set(id, 0)
   }
 
   const sessionValid = (id: string | undefined): boolean => {
@@ -126,6 +134,10 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
       }
       const token = randomBytes(12).toString('hex')
       tokens.set(token, { session: entry.session!, sid, usesLeft: opts.tokenUses ?? 1 })
+      if (expireAfterToken) {
+        expireAfterToken = false
+        expireAll()
+      }
       return xml(res, `<reply>${token}</reply>`)
     }
     if (servlet === 'sendcallfile.mp3') {
@@ -166,7 +178,6 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
     const headers: Record<string, string> = { 'content-type': 'audio/mpeg', 'content-length': String(body.length) }
     if (honourRange) headers['accept-ranges'] = 'bytes'
     if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${bytes.length}`
-    entry.status = status
     res.writeHead(status, headers)
     if (fault === 'truncated') {
       // Promise the whole body, send half, cut the connection.
@@ -175,8 +186,16 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
       res.write(half, () => res.destroy())
       return
     }
-    entry.bytesSent = body.length
-    res.end(body)
+    // Written in chunks with backpressure, as a file would be streamed: a client that stops reading
+    // shows up as an aborted answer with fewer bytes sent.
+    const chunks = function* (): Generator<Buffer> {
+      for (let at = 0; at < body.length; at += 64 * 1024) yield body.subarray(at, at + 64 * 1024)
+    }
+    const source = Readable.from(chunks())
+    source.on('data', (chunk: Buffer) => {
+      entry.bytesSent += chunk.length
+    })
+    pipeline(source, res, () => {})
   }
 
   const server = createServer((req, res) => {
@@ -207,8 +226,9 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
     get logins() {
       return logins
     },
-    expireSessions() {
-      for (const id of sessions.keys()) sessions.set(id, 0)
+    expireSessions: expireAll,
+    expireSessionsAfterNextToken() {
+      expireAfterToken = true
     },
     setExpiryForm(form) {
       expiryForm = form
