@@ -103,7 +103,7 @@ for (const form of ['error', '401', '302'] as ExpiryForm[]) {
     const got = await buffer(await p.openSegment(seg('sid-mp3'), { start: 5, end: 1004 }))
     t.ok(got.equals(MP3.subarray(5, 1005)), 'expired at the token request')
     t.equal(s.logins, 2, 'logged in again once')
-    const oldSession = servlet(s, 'loginservlet')[0] && servlet(s, 'downloadtoken')[0]?.session
+    const oldSession = servlet(s, 'downloadtoken')[0]?.session
     t.same(
       servlet(s, 'downloadtoken').map((r) => (r.session === oldSession ? 'old' : 'new')),
       ['old', 'old', 'new'],
