@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import { UpstreamError, UpstreamUnavailableError } from '../errors.js'
-import type { VendorName } from './types.js'
+import type { VendorName } from '../recording.js'
 
 /*
  * SQLSTATE classes that mean "the database cannot serve us right now" (try again later) rather than

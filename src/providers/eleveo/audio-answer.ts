@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import { sliceStream } from '../../http/byte-slice.js'
 import { exactLength } from '../../http/exact-length.js'
 import { parseContentRange } from '../../http/range.js'
-import type { ByteRange, SegmentInfo } from '../types.js'
+import type { ByteRange, SegmentInfo } from '../../recording.js'
 import { eleveoContractError, eleveoFailure, eleveoStatusError } from './failure.js'
 
 /*
@@ -75,7 +75,7 @@ export async function sliceFromAnswer(res: Answer, range: ByteRange, what: strin
     eleveoContractError(what, `the audio ended after ${received} of the ${length} bytes asked for (bytes ${range.start}-${range.end})`)
   if (res.statusCode === 206) {
     const cr = parseContentRange(header(res, 'content-range'))
-    if (cr === null || cr.start !== range.start || cr.end < range.end) {
+    if (cr === null || cr.start === null || cr.start !== range.start || cr.end < range.end) {
       release(res)
       throw eleveoContractError(what, `asked for bytes ${range.start}-${range.end}, got Content-Range ${JSON.stringify(header(res, 'content-range'))}`)
     }

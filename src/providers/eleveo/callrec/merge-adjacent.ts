@@ -1,4 +1,4 @@
-import type { SegmentRef, VendorLeg } from '../../types.js'
+import type { SegmentRef, VendorLeg } from '../../../recording.js'
 
 /** One CallREC couple: one recorded stay of one party pair, times already in epoch milliseconds. */
 export interface Couple {

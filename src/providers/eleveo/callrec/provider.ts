@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
-import type { ByteRange, MatchPolicy, RecordingProvider, SegmentInfo, SegmentRef, VendorLeg } from '../../types.js'
+import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../../recording.js'
+import type { MatchPolicy, RecordingProvider } from '../../types.js'
 import { headFromAnswer, sliceFromAnswer } from '../audio-answer.js'
 import { couplesFromRows } from './couple-rows.js'
 import { CouplesLookup } from './couples-lookup.js'
@@ -75,6 +76,11 @@ export class CallrecProvider implements RecordingProvider {
     const what = `audio of couple ${segment.id}`
     const res = await this.#servlets.audio(segment.id, `bytes=${range.start}-${range.end}`, what, signal)
     return sliceFromAnswer(res, range, what)
+  }
+
+  /** A couple's sid: CallREC's own name for it, nothing of ours. */
+  describeSegment(segment: SegmentRef): string {
+    return segment.id
   }
 
   /** Ready when the database answers and CallREC accepts the credentials (one login, then reused). */
