@@ -10,7 +10,7 @@ import { loadConfig } from './config.js'
 import { DEMO_CALLS, MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
 import { CALLREC_MERGED_CALL_ID, callrecMergedCouples, startCallrecDemo } from './demo/callrec.js'
 import { toneWav } from './demo/tone-wav.js'
-import { formatLegId } from './legs/leg-id.js'
+import { planDemoCalls } from './demo/plan.js'
 
 /*
  * `npm run demo`: the whole flow on one machine with nothing but `npm ci`. Starts the CX and Eleveo
@@ -108,39 +108,14 @@ async function callrecRecorder(): Promise<DemoRecorder> {
 }
 
 async function writeCalls(dir: string): Promise<DemoData> {
-  const now = Date.now()
+  const plan = planDemoCalls(DEMO_CALLS, Date.now())
   const eleveoLegs: SimEleveoLeg[] = []
-  const activities: SimVoiceActivity[] = []
-  const titles = new Map<string, string>()
-  for (const call of DEMO_CALLS) {
-    const callStart = Math.floor((now - call.minutesAgo * 60_000) / 1000) * 1000
-    for (const [legIndex, leg] of call.legs.entries()) {
-      let legStart = Number.POSITIVE_INFINITY
-      let legEnd = 0
-      for (const [partIndex, part] of leg.parts.entries()) {
-        const id = `${call.dialogId}-${legIndex}-${partIndex}`
-        const wavPath = join(dir, `${id}.wav`)
-        await writeFile(wavPath, toneWav(part))
-        const start = callStart + part.at * 1000
-        const end = start + part.seconds * 1000
-        legStart = Math.min(legStart, start)
-        legEnd = Math.max(legEnd, end)
-        eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
-      }
-      activities.push({
-        conversationId: `conv-${call.dialogId}`,
-        channelSessionId: `cs-${call.dialogId}-${legIndex}`,
-        dialogId: call.dialogId,
-        agentExtension: leg.agentExtension,
-        ani: call.ani,
-        legStartTime: iso(legStart),
-        legEndTime: iso(legEnd)
-      })
-      const legId = formatLegId({ dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, startTime: legStart })
-      titles.set(legId, `${call.title}, agent ${leg.agentExtension}`)
-    }
+  for (const { id, call, agentExtension, part, start, end } of plan.parts) {
+    const wavPath = join(dir, `${id}.wav`)
+    await writeFile(wavPath, toneWav(part))
+    eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
   }
-  return { eleveoLegs, activities, titles }
+  return { eleveoLegs, activities: plan.activities, titles: plan.titles }
 }
 
 async function main(): Promise<void> {

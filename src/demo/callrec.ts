@@ -4,7 +4,7 @@ import { createCallrecTables, insertCouples, wallClockIn, type SimCouple } from 
 import { startCallrecSimulator } from '../../simulators/callrec.js'
 import { toneMp3 } from '../../simulators/mp3-tone.js'
 import { startPostgres } from '../../simulators/postgres.js'
-import { formatLegId } from '../legs/leg-id.js'
+import { planDemoCalls, type PlannableCall, type PlannablePart } from './plan.js'
 
 /*
  * The CallREC side of `npm run demo -- --callrec`: a throw-away PostgreSQL with CallREC's tables and
@@ -18,25 +18,13 @@ const ZONE = 'Europe/Prague'
 const USER = 'gateway'
 const PASSWORD = 'callrec-demo-secret'
 
-interface DemoCouple {
-  /** Seconds from the call's start. */
-  readonly at: number
-  readonly seconds: number
+interface DemoCouple extends PlannablePart {
   readonly freq: number
-}
-
-interface DemoCallrecCall {
-  readonly dialogId: string
-  readonly title: string
-  readonly ani: string
-  readonly minutesAgo: number
-  /** Per leg: its agent and the couples CallREC recorded of it. */
-  readonly legs: readonly { readonly agentExtension: string; readonly couples: readonly DemoCouple[] }[]
 }
 
 export const CALLREC_MERGED_CALL_ID = 'demo-callrec-holds'
 
-const CALLS: readonly DemoCallrecCall[] = [
+const CALLS: readonly PlannableCall<DemoCouple>[] = [
   {
     dialogId: CALLREC_MERGED_CALL_ID,
     title: 'put on hold twice (three couples joined)',
@@ -45,7 +33,7 @@ const CALLS: readonly DemoCallrecCall[] = [
     legs: [
       {
         agentExtension: '1001',
-        couples: [
+        parts: [
           { at: 0, seconds: 2, freq: 440 },
           { at: 12, seconds: 1.5, freq: 554 },
           { at: 25, seconds: 2.5, freq: 659 }
@@ -59,16 +47,16 @@ const CALLS: readonly DemoCallrecCall[] = [
     ani: '+420609876543',
     minutesAgo: 25,
     legs: [
-      { agentExtension: '1002', couples: [{ at: 0, seconds: 2, freq: 392 }] },
-      { agentExtension: '1003', couples: [{ at: 5, seconds: 1.5, freq: 494 }] },
-      { agentExtension: '1002', couples: [{ at: 10, seconds: 1.5, freq: 523 }] }
+      { agentExtension: '1002', parts: [{ at: 0, seconds: 2, freq: 392 }] },
+      { agentExtension: '1003', parts: [{ at: 5, seconds: 1.5, freq: 494 }] },
+      { agentExtension: '1002', parts: [{ at: 10, seconds: 1.5, freq: 523 }] }
     ]
   }
 ]
 
 /** The couples of the merged call, in playback order. */
 export function callrecMergedCouples(): readonly DemoCouple[] {
-  return CALLS[0]!.legs[0]!.couples
+  return CALLS[0]!.legs[0]!.parts
 }
 
 export interface CallrecDemo {
@@ -86,34 +74,12 @@ export async function startCallrecDemo(now: number): Promise<CallrecDemo> {
   const pg = await startPostgres()
   try {
     const databaseUrl = await pg.createDatabase('callrec')
+    const plan = planDemoCalls(CALLS, now)
     const audio: Record<string, Buffer> = {}
-    const couples: SimCouple[] = []
-    const activities: SimVoiceActivity[] = []
-    const titles = new Map<string, string>()
-    for (const call of CALLS) {
-      const callStart = Math.floor((now - call.minutesAgo * 60_000) / 1000) * 1000
-      for (const [legIndex, leg] of call.legs.entries()) {
-        for (const [i, c] of leg.couples.entries()) {
-          const sid = `${call.dialogId}-${legIndex}-${i}`
-          const start = callStart + c.at * 1000
-          audio[sid] = toneMp3({ seconds: c.seconds, freq: c.freq })
-          couples.push({ sid, dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, start: wallClockIn(start, ZONE), stop: wallClockIn(start + c.seconds * 1000, ZONE) })
-        }
-        const first = leg.couples[0]!
-        const last = leg.couples[leg.couples.length - 1]!
-        const legStart = callStart + first.at * 1000
-        activities.push({
-          conversationId: `conv-${call.dialogId}`,
-          channelSessionId: `cs-${call.dialogId}-${legIndex}`,
-          dialogId: call.dialogId,
-          agentExtension: leg.agentExtension,
-          ani: call.ani,
-          legStartTime: new Date(legStart).toISOString(),
-          legEndTime: new Date(callStart + (last.at + last.seconds) * 1000).toISOString()
-        })
-        titles.set(formatLegId({ dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, startTime: legStart }), `${call.title}, agent ${leg.agentExtension}`)
-      }
-    }
+    const couples: SimCouple[] = plan.parts.map(({ id, call, agentExtension, part, start, end }) => {
+      audio[id] = toneMp3({ seconds: part.seconds, freq: part.freq })
+      return { sid: id, dialogId: call.dialogId, agentExtension, ani: call.ani, start: wallClockIn(start, ZONE), stop: wallClockIn(end, ZONE) }
+    })
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
     try {
       await createCallrecTables(sql)
@@ -131,8 +97,8 @@ export async function startCallrecDemo(now: number): Promise<CallrecDemo> {
         ELEVEO_DATABASE_URL: databaseUrl,
         ELEVEO_TIMEZONE: ZONE
       },
-      activities,
-      titles,
+      activities: plan.activities,
+      titles: plan.titles,
       servletsUrl: servlets.url,
       databaseUrl,
       async close() {

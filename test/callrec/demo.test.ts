@@ -1,36 +1,15 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import postgres from 'postgres'
+import { startDemo } from '../helpers/demo-process.js'
 
 /*
  * `npm run demo -- --callrec` as a newcomer runs it: couples in a throw-away PostgreSQL, the servlets
  * simulated, one push run linking every CX leg; Ctrl-C stops everything, the database included.
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-
 t.test('the CallREC demo pushes a link per leg (the hold joined, 1002 → 1003 → 1002 apart) and cleans up on Ctrl-C', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--callrec'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DEMO_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-      if (stdout.includes('Serving until Ctrl-C.')) resolve()
-    })
-    void exited.then(([code]) => reject(new Error(`the demo exited (${code}) early:\n${stdout}\n${stderr}`)))
-  })
+  const demo = await startDemo(t, ['--callrec'])
+  const stdout = demo.stdout()
 
   t.match(stdout, /Push run \S+: ok, 4 links pushed to CX \(2 calls, 4 legs, 4 matched, 0 pending\)/)
   const links = [...stdout.matchAll(/^ {4}(http:\/\/127\.0\.0\.1:\d+\/recordings\/\S+)$/gm)].map((m) => m[1]!)
@@ -46,11 +25,11 @@ t.test('the CallREC demo pushes a link per leg (the hold joined, 1002 → 1003 �
   t.equal(rows.length, 6, 'six couples: three of the held call, three of the back-and-forth one')
   await sql.end({ timeout: 5 })
 
-  child.kill('SIGINT')
-  const [code, signal] = await exited
+  demo.child.kill('SIGINT')
+  const [code, signal] = await demo.exited
   t.equal(signal, null)
-  t.equal(code, 0, `clean exit (stderr: ${stderr})`)
-  t.match(stdout, /Stopped\.\n$/)
+  t.equal(code, 0, `clean exit (stderr: ${demo.stderr()})`)
+  t.match(demo.stdout(), /Stopped\.\n$/)
   const after = postgres(databaseUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 })
   await t.rejects(after`select 1`, 'the throw-away database is gone')
   await after.end({ timeout: 1 })

@@ -1,10 +1,9 @@
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import postgres from 'postgres'
-import { createCallrecTables, insertCouples, wallClockIn, type SimCouple } from '../../simulators/callrec-db.js'
+import { insertCouples, wallClockIn, type SimCouple } from '../../simulators/callrec-db.js'
 import { startCallrecSimulator } from '../../simulators/callrec.js'
-import { startPostgres } from '../helpers/postgres.js'
+import { startCallrecDatabase } from './callrec-database.js'
 import { makeTone, soxConcat, soxSamples, tempDir } from '../helpers/sox.js'
 import { baseTime, cxLeg, legIdOf, PUBLIC_BASE_URL, startPushRig } from '../push-rig.js'
 
@@ -19,12 +18,7 @@ const CALLREC_USER = 'gw-reader'
 const CALLREC_PASSWORD = 'callrec-Pa55-7e1b90'
 const SEC = 1000
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('callrec')
-const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
-t.teardown(() => sql.end({ timeout: 5 }))
-await createCallrecTables(sql)
+const { databaseUrl, sql } = await startCallrecDatabase(t)
 
 const dir = await tempDir(t, 'cxgw-callrec-')
 async function wav(name: string, freq: number, seconds: number): Promise<{ path: string; bytes: Buffer }> {

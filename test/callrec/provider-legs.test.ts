@@ -1,17 +1,11 @@
 import t from 'tap'
-import postgres from 'postgres'
 import { UpstreamError } from '../../src/errors.js'
 import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/providers/eleveo/callrec/legs-query.js'
 import { CallrecProvider, type CallrecProviderOptions } from '../../src/providers/eleveo/callrec/provider.js'
-import { createCallrecTables, insertCouples, type SimCouple } from '../../simulators/callrec-db.js'
-import { startPostgres } from '../helpers/postgres.js'
+import { insertCouples, type SimCouple } from '../../simulators/callrec-db.js'
+import { startCallrecDatabase } from './callrec-database.js'
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('callrec')
-const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
-t.teardown(() => sql.end({ timeout: 5 }))
-await createCallrecTables(sql)
+const { pg, databaseUrl, sql } = await startCallrecDatabase(t)
 
 function provider(overrides: Partial<CallrecProviderOptions> = {}): CallrecProvider {
   const p = new CallrecProvider({
