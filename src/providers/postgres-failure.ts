@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import { UpstreamError, UpstreamUnavailableError } from '../errors.js'
+import { errorCode, UpstreamError, UpstreamUnavailableError } from '../errors.js'
 import type { VendorName } from '../recording.js'
 
 /*
@@ -38,8 +38,8 @@ export function postgresFailure(err: unknown, vendor: VendorName, what: string):
     }
     return new UpstreamError(vendor, `${what} failed (SQLSTATE ${err.code}: ${err.message})`)
   }
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) {
+  const code = errorCode(err)
+  if (code !== undefined && CONNECTION_CODES.has(code)) {
     return new UpstreamUnavailableError(vendor, `database not reachable (${code})`)
   }
   return err instanceof Error ? err : new Error(String(err))
