@@ -143,7 +143,7 @@ t.test('a refusal that outlives a fresh session is a 502 after exactly one re-lo
   s.setFault('token-error')
   await t.rejects(p.statSegment(seg('sid-mp3'), 100), {
     statusCode: 502,
-    message: /audio of couple sid-mp3: CallREC refused a fresh session too \(error -5: Cannot create a download token\)/
+    message: /audio of couple sid-mp3: CallREC refused it again after a fresh login \(error -5: Cannot create a download token\)/
   })
   t.equal(s.logins, 2, 'one re-login, no loop')
   t.equal(servlet(s, 'downloadtoken').length - tokensBefore, 2, 'asked under the old session and once under the new')

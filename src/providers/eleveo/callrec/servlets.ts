@@ -100,7 +100,7 @@ export class CallrecServlets {
     if (this.#session === first) this.#session = null
     const again = await attempt(await this.#currentSession(what, signal))
     if ('value' in again) return again.value
-    throw new UpstreamError('eleveo', `${what}: CallREC refused a fresh session too (${again.expired})`)
+    throw new UpstreamError('eleveo', `${what}: CallREC refused it again after a fresh login (${again.expired})`)
   }
 
   /** The session to use: the current one, or the result of the login in flight (started if none is). */
