@@ -18,7 +18,7 @@ const CALLREC_USER = 'gw-reader'
 const CALLREC_PASSWORD = 'callrec-Pa55-7e1b90'
 const SEC = 1000
 
-const { databaseUrl, sql } = await startCallrecDatabase(t)
+const { pg, databaseUrl, sql } = await startCallrecDatabase(t)
 
 const dir = await tempDir(t, 'cxgw-callrec-')
 async function wav(name: string, freq: number, seconds: number): Promise<{ path: string; bytes: Buffer }> {
@@ -77,6 +77,21 @@ t.test('one push run links every CX leg to its CallREC leg: the hold joined, A â
   t.same(rig.cx.received.map((r) => r.legId).sort(), activities.map(legIdOf).sort())
   for (const r of rig.cx.received) t.equal(r.mediaUrl, `${PUBLIC_BASE_URL}/recordings/${encodeURIComponent(r.legId)}`)
   t.match(await rig.run(), { status: 'ok', pushed: 0 }, 'nothing twice')
+})
+
+t.test("CallREC's database down: the run fails and the cursor stays; the next run pushes what it missed", async (t) => {
+  // After the cursor the first test's runs left (they ran up to their own start).
+  const at = Date.now() - 50
+  const late = cxLeg('L', '1005', at)
+  rig.cx.activities.push(late)
+  await insertCouples(sql, [couple('l1', 'L', '1005', at + 10, at + 30 * SEC)])
+  await pg.stop()
+  const down = await rig.run().finally(() => pg.start())
+  t.match(down, { status: 'failed', pushed: 0 })
+  t.match(down.error, /Upstream eleveo unavailable: database/)
+  const again = await rig.run()
+  t.match(again, { status: 'ok', pushed: 1 }, 'the missed call is pushed by the next run')
+  t.ok(rig.cx.received.some((r) => r.legId === legIdOf(late)))
 })
 
 t.test('the held leg is served as one WAV equal to sox joining the two couples', async (t) => {
