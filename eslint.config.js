@@ -29,7 +29,8 @@ export default tseslint.config(
     }
   },
   {
-    files: ['**/*.js'],
-    ...tseslint.configs.disableTypeChecked
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly', console: 'readonly' } }
   }
 )
