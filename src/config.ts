@@ -39,6 +39,8 @@ export interface Config {
     activityType: string
     concurrency: number
     timeoutMs: number
+    /** CX_MAX_PAGES_PER_WINDOW: voice-activities pages one window may take before the run fails. */
+    maxPagesPerWindow: number
   }
   publicBaseUrl: string
   push: {
@@ -193,7 +195,8 @@ export function loadConfig(env: Env = process.env): Config {
     senderId: str(env, 'CX_SENDER_ID') ?? 'cx-recording-gateway',
     activityType: str(env, 'CX_ACTIVITY_TYPE') ?? 'VOICE_RECORDING',
     concurrency: int(env, 'CX_CONCURRENCY', 4, 1, 1000),
-    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
+    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
+    maxPagesPerWindow: int(env, 'CX_MAX_PAGES_PER_WINDOW', 200, 1, 100_000)
   }
   const pushEnabled = cx.baseUrl !== null
   if (pushEnabled && cx.apiToken === null) {
