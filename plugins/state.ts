@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { soleInstance, type Leadership } from '../src/jobs/leadership.js'
-import { FileStateStore } from '../src/state/file-store.js'
+import { GuardedFileStore } from '../src/state/guarded-file-store.js'
+import { StateFileError } from '../src/state/file-store.js'
 import { PgLeadership } from '../src/state/pg-leadership.js'
 import { PostgresStateStore } from '../src/state/postgres-store.js'
 import type { StateStore } from '../src/state/types.js'
@@ -59,9 +60,24 @@ export default fp<StatePluginOptions>(
       app.addHook('onClose', async () => store.close())
       return
     }
-    app.decorate('pushLeadership', soleInstance)
-    const store = await FileStateStore.open(app.config.stateDir, { warn: (msg, detail) => log.warn(detail ?? {}, msg) })
+    // One gateway per STATE_DIR, under a lock; a full disk or a directory held by another gateway does
+    // not stop start-up (recordings are served all the same): every push run retries and reports why.
+    const store = new GuardedFileStore({
+      dir: app.config.stateDir,
+      instanceId,
+      lockStaleMs: app.config.stateDirLockStaleS * 1000,
+      warn: (msg, detail) => log.warn(detail ?? {}, msg)
+    })
+    try {
+      await store.acquire()
+      await store.load()
+    } catch (err) {
+      // A corrupt state file is not retried: it stops start-up with its name, as before.
+      if (err instanceof StateFileError) throw err
+      log.error({ err: (err as Error).message }, 'push state unavailable: push runs will fail with this reason and retry; recordings are served')
+    }
     app.decorate('stateStore', store)
+    app.decorate('pushLeadership', store)
     // Registered before the scheduler, so closed after it: the last run's writes land first.
     app.addHook('onClose', async () => store.close())
   },

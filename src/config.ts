@@ -53,6 +53,8 @@ export interface Config {
     pendingMaxAgeS: number
   }
   stateDir: string
+  /** STATE_DIR_LOCK_STALE_S: a STATE_DIR lock file untouched this long is taken over. */
+  stateDirLockStaleS: number
   stateDatabaseUrl: string | null
   adminToken: string | null
 
@@ -244,6 +246,7 @@ export function loadConfig(env: Env = process.env): Config {
       pendingMaxAgeS: int(env, 'PENDING_MAX_AGE_S', 86_400, 1)
     },
     stateDir: str(env, 'STATE_DIR') ?? './data',
+    stateDirLockStaleS: int(env, 'STATE_DIR_LOCK_STALE_S', 30, 1, 86_400),
     stateDatabaseUrl: url(env, 'STATE_DATABASE_URL'),
     adminToken: str(env, 'ADMIN_TOKEN'),
     linkSigning: { key: linkKey, oldKeys },

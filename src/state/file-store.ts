@@ -169,8 +169,18 @@ export class FileStateStore implements StateStore {
     return this.#lastRun
   }
 
+  /** Why this store can no longer write (a journal write failed: disk full, I/O error), or null. */
+  get fault(): Error | null {
+    return this.#journal.broken
+  }
+
   async close(): Promise<void> {
     await this.checkpoint().catch(() => undefined)
+    await this.#journal.close()
+  }
+
+  /** Closes without a last checkpoint: the directory may no longer be ours to write. */
+  async abandon(): Promise<void> {
     await this.#journal.close()
   }
 
