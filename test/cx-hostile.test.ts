@@ -20,9 +20,8 @@ function clientFor(server: HostileServer, env: Record<string, string> = {}) {
     PUBLIC_BASE_URL: 'https://gw.example.com',
     ...env
   })
-  const client = createCxClient(config)
-  if (client === null) throw new Error('pushing is not enabled')
-  return client
+  if (config.cx === null) throw new Error('pushing is not enabled')
+  return createCxClient(config.cx)
 }
 
 const window = { start: Date.parse('2026-12-01T10:00:00Z'), end: Date.parse('2026-12-01T11:00:00Z') }

@@ -47,6 +47,7 @@ t.test('a window whose pages end within the cap is read whole', async (t) => {
 
 t.test('CX_MAX_PAGES_PER_WINDOW is validated', async (t) => {
   const env = { ELEVEO_BASE_URL: 'http://127.0.0.1:9' }
-  t.equal(loadConfig(env).cx.maxPagesPerWindow, 200)
-  t.throws(() => loadConfig({ ...env, CX_MAX_PAGES_PER_WINDOW: '0' }), new ConfigError('CX_MAX_PAGES_PER_WINDOW', 'expected 1..100000, got 0'))
+  const push = { ...env, CX_BASE_URL: 'http://127.0.0.1:9/cm', CX_API_TOKEN: 't', PUBLIC_BASE_URL: 'https://gw.example.com' }
+  t.equal(loadConfig(push).cx?.maxPagesPerWindow, 200)
+  t.throws(() => loadConfig({ ...push, CX_MAX_PAGES_PER_WINDOW: '0' }), new ConfigError('CX_MAX_PAGES_PER_WINDOW', 'expected 1..100000, got 0'))
 })

@@ -34,3 +34,8 @@ function decodedName(name: string): string {
   }
   return current.toLowerCase()
 }
+
+/** Hides credentials in a URL so it can appear in an error message or a log line. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^/@]*)@/, '//***@')
+}

@@ -1,4 +1,4 @@
-import type { Lease, Leadership } from '../jobs/leadership.js'
+import type { Lease, Leadership } from './leadership.js'
 import { DirLock } from './dir-lock.js'
 import { FileStateStore, StateFileError } from './file-store.js'
 import type { FailedLeg, PendingCall, PushRunReport, PushStateView, Settlement, StateStore } from './types.js'

@@ -3,7 +3,7 @@ import { buildApp } from '../../src/app.js'
 import { signLegId } from '../../src/auth/link-signature.js'
 import { redactAccessParams } from '../../src/auth/redact.js'
 import { gatewayConfig } from '../recordings-setup.js'
-import { startEleveoSimulator } from '../simulators/eleveo.js'
+import { startEleveoSimulator } from '../../simulators/eleveo.js'
 
 /*
  * Fastify decodes query parameter names before the signature check, so `?%73ig=` is `?sig=` to the
