@@ -28,6 +28,8 @@ export interface Config {
     maxWindowS: number
     matchToleranceMs: number
     pendingMaxAgeS: number
+    /** LEDGER_RETENTION_DAYS: how long legs CX accepted are remembered, so backfills do not push them again. */
+    ledgerRetentionDays: number
   }
   stateDir: string
   /** STATE_DIR_LOCK_STALE_S: a STATE_DIR lock file untouched this long is taken over. */
@@ -288,7 +290,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       defaultWindowS: int(env, 'PUSH_DEFAULT_WINDOW_S', 3600, 1),
       maxWindowS: int(env, 'PUSH_MAX_WINDOW_S', 3600, 1),
       matchToleranceMs: int(env, 'MATCH_TOLERANCE_MS', 5000, 0),
-      pendingMaxAgeS: int(env, 'PENDING_MAX_AGE_S', 86_400, 1)
+      pendingMaxAgeS: int(env, 'PENDING_MAX_AGE_S', 86_400, 1),
+      ledgerRetentionDays: int(env, 'LEDGER_RETENTION_DAYS', 90, 1, 3650)
     },
     stateDir: str(env, 'STATE_DIR') ?? './data',
     stateDirLockStaleS: int(env, 'STATE_DIR_LOCK_STALE_S', 30, 1, 86_400),

@@ -106,7 +106,12 @@ export async function runPushJob(given: PushJobDeps, opts: PushJobOptions): Prom
     await run(retry)
   }
 
-  if (!backfill) await store.prune(now() - config.push.pendingMaxAgeS * 1000)
+  if (!backfill) {
+    // Legs CX accepted are remembered LEDGER_RETENTION_DAYS (never less than PENDING_MAX_AGE_S), so a
+    // backfill over older windows does not push them again.
+    const pendingHorizon = now() - config.push.pendingMaxAgeS * 1000
+    await store.prune(pendingHorizon, Math.min(pendingHorizon, now() - config.push.ledgerRetentionDays * 86_400_000))
+  }
   await store.checkpoint()
 }
 
@@ -131,7 +136,7 @@ function stopOnWriteFailure(store: StateStore, stop: AbortController): StateStor
     upsertPending: (call) => guard(store.upsertPending(call)),
     removePending: (dialogId) => guard(store.removePending(dialogId)),
     advanceCursor: (to) => guard(store.advanceCursor(to)),
-    prune: (before) => guard(store.prune(before)),
+    prune: (before, forgetBefore) => guard(store.prune(before, forgetBefore)),
     checkpoint: () => guard(store.checkpoint()),
     saveRunReport: (report) => store.saveRunReport(report),
     latestRunReport: () => store.latestRunReport(),

@@ -79,8 +79,8 @@ export class GuardedFileStore implements StateStore, Leadership {
     await this.#current().advanceCursor(to)
   }
 
-  async prune(before: number): Promise<number> {
-    return this.#current().prune(before)
+  async prune(before: number, forgetBefore?: number): Promise<number> {
+    return this.#current().prune(before, forgetBefore)
   }
 
   async checkpoint(): Promise<void> {

@@ -103,7 +103,7 @@ const SQL = {
   removePending: `delete from push_pending where dialog_id = $1::text`,
   advanceCursor: `insert into push_cursor (singleton, cursor_ms) values (true, $1::text::bigint)
                   on conflict (singleton) do update set cursor_ms = excluded.cursor_ms, updated_at = now()`,
-  prune: `with a as (delete from push_ledger where accepted_at < ${MS('$1')} returning 1),
+  prune: `with a as (delete from push_ledger where accepted_at < ${MS('$2')} returning 1),
                f as (delete from push_failed where failed_at < ${MS('$1')} returning 1)
           select ((select count(*) from a) + (select count(*) from f))::int as n`,
   saveReport: `with old as (delete from push_run_reports where saved_at < now() - make_interval(secs => $7::text::float8))
@@ -224,8 +224,9 @@ export class PostgresStateStore implements StateStore {
     await this.#plans.run(SQL.advanceCursor, [String(to)])
   }
 
-  async prune(before: number): Promise<number> {
-    const rows = await this.#plans.run<{ n: number }>(SQL.prune, [before])
+  /** Ledger rows stay until `forgetBefore` (LEDGER_RETENTION_DAYS): an indexed table holds them cheaply. */
+  async prune(before: number, forgetBefore: number = before): Promise<number> {
+    const rows = await this.#plans.run<{ n: number }>(SQL.prune, [before, forgetBefore])
     return rows[0]?.n ?? 0
   }
 
