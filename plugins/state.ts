@@ -42,8 +42,10 @@ export default fp<StatePluginOptions>(
     const { stateDatabaseUrl: url, instanceId } = app.config
     if (url !== null) {
       // Several instances: shared state and one push leader at a time, both in PostgreSQL.
+      const timeoutMs = app.config.stateDatabaseTimeoutMs
       const store = await PostgresStateStore.open(url, {
         instanceId,
+        tuning: { statementTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs },
         onMigrated: (r) => {
           if (r.applied.length > 0) log.info({ applied: r.applied, version: r.current }, 'state database schema migrated')
           if (r.unknown.length > 0) {
@@ -52,7 +54,7 @@ export default fp<StatePluginOptions>(
         }
       })
       app.decorate('stateStore', store)
-      app.decorate('pushLeadership', new PgLeadership({ url, store, instanceId, log }))
+      app.decorate('pushLeadership', new PgLeadership({ url, store, instanceId, log, statementTimeoutMs: timeoutMs }))
       // The health plugin may be registered after this one: by onReady it is there if it exists at all.
       app.addHook('onReady', async () => {
         if (app.hasDecorator('readiness')) app.readiness.add('state', (signal) => store.ping(signal))

@@ -35,6 +35,8 @@ export interface Config {
   /** STATE_DIR_LOCK_STALE_S: a STATE_DIR lock file untouched this long is taken over. */
   stateDirLockStaleS: number
   stateDatabaseUrl: string | null
+  /** STATE_DATABASE_TIMEOUT_MS: deadline of every state-database query, kept by the server and by us. */
+  stateDatabaseTimeoutMs: number
   adminToken: string | null
 
   linkSigning: {
@@ -296,6 +298,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     stateDir: str(env, 'STATE_DIR') ?? './data',
     stateDirLockStaleS: int(env, 'STATE_DIR_LOCK_STALE_S', 30, 1, 86_400),
     stateDatabaseUrl: url(env, 'STATE_DATABASE_URL'),
+    stateDatabaseTimeoutMs: int(env, 'STATE_DATABASE_TIMEOUT_MS', 10_000, 100, MAX_TIMER_MS),
     adminToken: str(env, 'ADMIN_TOKEN'),
     linkSigning: { key: linkKey, oldKeys },
     rateLimit: {
