@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createCxClient } from '../src/cx/client.js'
-import { CxAuthError } from '../src/cx/errors.js'
+import { CxAuthError } from '../src/errors.js'
 import { buildLinkMessage } from '../src/cx/message.js'
 import { loadConfig } from '../src/config.js'
 import { endlessBody, startHostileServer, tricklingBody, type HostileServer } from './helpers/hostile-server.js'
