@@ -4,7 +4,23 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { performance } from 'node:perf_hooks'
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
+import type { Hash } from 'node:crypto'
+
+/**
+ * Every process the bench starts, killed when the bench exits however it exits: a gateway or simulator
+ * left running would hold ports, a core and the terminal's output pipe.
+ */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL')
+})
+
+function track(proc: ChildProcess): ChildProcess {
+  running.add(proc)
+  proc.once('exit', () => running.delete(proc))
+  return proc
+}
 
 /** Credentials the bench simulator and gateway share. */
 export const BENCH_USER = 'bench'
@@ -18,9 +34,9 @@ export interface Child {
 }
 
 /** Starts `bench/child.ts <mode> ...args` (simulator or bare proxy) in its own Node process and waits until it listens. */
-export async function startChild(mode: 'sim' | 'bare', args: string[]): Promise<Measured> {
+export async function startChild(mode: 'sim' | 'bare', args: string[], nodeArgs: string[] = []): Promise<Measured> {
   const script = fileURLToPath(new URL('./child.ts', import.meta.url))
-  const proc: ChildProcess = fork(script, [mode, ...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const proc = track(fork(script, [mode, ...args], { execArgv: [...nodeArgs, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   const url = await new Promise<string>((resolve, reject) => {
     const onMessage = (m: unknown): void => {
       const u = (m as { url?: string }).url
@@ -116,29 +132,33 @@ export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTER
 export interface GatewayStart extends Measured {
   /** From spawn to the first 200 of /health/live, in ms (polled every 2 ms). */
   startupMs: number
+  /** performance.now() of that first 200. */
+  startedAt: number
 }
 
 /**
  * The real service as production runs it: `node dist/src/server.js` spawned directly (not through npm,
  * so RSS and CPU are the server's alone), its configuration in the environment; logs at info go to
  * /dev/null so their cost is counted but not their volume. `cpuHook` preloads CPU_USAGE_HOOK (an IPC
- * channel and 1 listener; left out where start-up time or idle memory is measured).
+ * channel and 1 listener; left out where start-up time or idle memory is measured); `nodeArgs` go before
+ * the script (e.g. --cpu-prof).
  * Stopped with SIGTERM, i.e. through its graceful shutdown.
  */
-export async function startGateway(env: Record<string, string>, opts: { cpuHook?: boolean } = {}): Promise<GatewayStart> {
+export async function startGateway(env: Record<string, string>, opts: { cpuHook?: boolean; nodeArgs?: string[] } = {}): Promise<GatewayStart> {
   const port = await freePort()
   const t0 = performance.now()
-  const proc = spawn(process.execPath, [...(opts.cpuHook === true ? ['--import', CPU_USAGE_HOOK] : []), 'dist/src/server.js'], {
+  const proc = track(spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.cpuHook === true ? ['--import', CPU_USAGE_HOOK] : []), 'dist/src/server.js'], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit', ...(opts.cpuHook === true ? (['ipc'] as const) : [])]
-  })
+  }))
   const url = `http://127.0.0.1:${port}`
   const live = await waitFor200(`${url}/health/live`, proc, 2, 'gateway')
   return {
     url,
     pid: proc.pid ?? -1,
     startupMs: live - t0,
+    startedAt: live,
     cpuSeconds: () => askCpuSeconds(proc),
     stop: () => stopProcess(proc)
   }
@@ -148,13 +168,30 @@ export async function startGateway(env: Record<string, string>, opts: { cpuHook?
 export async function startBareNodeServer(): Promise<GatewayStart> {
   const port = await freePort()
   const t0 = performance.now()
-  const proc = spawn(process.execPath, ['-e', "require('node:http').createServer((q,s)=>s.end('ok')).listen(+process.env.PORT,'127.0.0.1')"], {
+  const proc = track(spawn(process.execPath, ['-e', "require('node:http').createServer((q,s)=>s.end('ok')).listen(+process.env.PORT,'127.0.0.1')"], {
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit']
-  })
+  }))
   const url = `http://127.0.0.1:${port}`
   const live = await waitFor200(`${url}/health/live`, proc, 2, 'node -e server')
-  return { url, pid: proc.pid ?? -1, startupMs: live - t0, cpuSeconds: () => Promise.reject(new Error('no CPU hook')), stop: () => stopProcess(proc) }
+  return { url, pid: proc.pid ?? -1, startupMs: live - t0, startedAt: live, cpuSeconds: () => Promise.reject(new Error('no CPU hook')), stop: () => stopProcess(proc) }
+}
+
+/**
+ * Downloads the whole body (undici's dump() would stop at 128 KiB) and checks it against Content-Length;
+ * returns the bytes received. `hash` sees every chunk when given.
+ */
+export async function download(url: string, dispatcher: Dispatcher, hash?: Hash): Promise<number> {
+  const res = await request(url, { dispatcher })
+  if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode} ${(await res.body.text()).slice(0, 300)}`)
+  let bytes = 0
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    bytes += chunk.length
+    hash?.update(chunk)
+  }
+  const promised = Number(res.headers['content-length'])
+  if (bytes !== promised) throw new Error(`${url}: ${bytes} of ${promised} bytes`)
+  return bytes
 }
 
 /** Resident set size of another process, from /proc (Linux), in bytes; VmHWM is its peak so far. */

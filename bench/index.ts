@@ -1,5 +1,6 @@
 import { cpus, loadavg } from 'node:os'
 import { runMemoryBench } from './memory.js'
+import { runProfileBench } from './profile.js'
 import { runPushBench } from './push.js'
 import { runRelayBench } from './relay.js'
 import { closeRig } from './rig.js'
@@ -19,11 +20,13 @@ const BENCHES: Record<string, () => Promise<void>> = {
   startup: runStartupBench,
   push: runPushBench
 }
+/** Run by name only (`npm run bench -- profile`): a diagnosis, not a figure. */
+const ON_REQUEST: Record<string, () => Promise<void>> = { profile: runProfileBench }
 
 const wanted = process.argv.slice(2)
-const unknown = wanted.filter((n) => !(n in BENCHES))
+const unknown = wanted.filter((n) => !(n in BENCHES) && !(n in ON_REQUEST))
 if (unknown.length > 0) {
-  console.error(`unknown bench ${unknown.join(', ')}; available: ${Object.keys(BENCHES).join(', ')}`)
+  console.error(`unknown bench ${unknown.join(', ')}; available: ${[...Object.keys(BENCHES), ...Object.keys(ON_REQUEST)].join(', ')}`)
   process.exit(2)
 }
 
@@ -32,7 +35,7 @@ try {
   for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHES)) {
     const t0 = Date.now()
     console.log(`\n== ${name}`)
-    await BENCHES[name]?.()
+    await (BENCHES[name] ?? ON_REQUEST[name])?.()
     console.log(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   }
 } finally {

@@ -1,7 +1,7 @@
 import { get, type ClientRequest } from 'node:http'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
-import { mb, report, row, rssOf, startBareNodeServer, startGateway, type Child } from './common.js'
+import { Agent } from 'undici'
+import { download, mb, report, row, rssOf, startBareNodeServer, startGateway, type Child } from './common.js'
 import { getRig, legId } from './rig.js'
 
 /*
@@ -53,11 +53,6 @@ async function heldGrowth(server: Child, urlOf: (i: number) => string): Promise<
   const during = (await rssOf(server.pid)).rss
   for (const req of held) req.destroy()
   return during - before
-}
-
-async function download(url: string, agent: Agent): Promise<void> {
-  const res = await request(url, { dispatcher: agent })
-  await res.body.dump({ limit: Infinity })
 }
 
 export async function runMemoryBench(): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { Agent, request } from 'undici'
-import { median, row, type Measured } from './common.js'
+import { Agent } from 'undici'
+import { download, median, row, type Measured } from './common.js'
 import { getRig, LATENCY_MS, legId } from './rig.js'
 
 /*
@@ -31,19 +31,6 @@ export interface RelayVariant {
   bareUrl: string
 }
 
-async function download(url: string, hash?: ReturnType<typeof createHash>): Promise<number> {
-  const res = await request(url, { dispatcher: agent })
-  if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`)
-  let bytes = 0
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    bytes += chunk.length
-    hash?.update(chunk)
-  }
-  const promised = Number(res.headers['content-length'])
-  if (bytes !== promised) throw new Error(`${url}: ${bytes} of ${promised} bytes`)
-  return bytes
-}
-
 interface Round {
   bytes: number
   ms: number
@@ -53,7 +40,7 @@ interface Round {
 async function round(url: string, proc: Measured): Promise<Round> {
   const cpu0 = await proc.cpuSeconds()
   const t0 = performance.now()
-  const sizes = await Promise.all(Array.from({ length: PARALLEL }, () => download(url)))
+  const sizes = await Promise.all(Array.from({ length: PARALLEL }, () => download(url, agent)))
   const ms = performance.now() - t0
   const cpuSeconds = (await proc.cpuSeconds()) - cpu0
   return { bytes: sizes.reduce((a, b) => a + b, 0), ms, cpuSeconds }
@@ -66,8 +53,8 @@ const cpuPerGb = (rounds: readonly Round[]): number =>
 export async function relayVariant(v: RelayVariant): Promise<void> {
   // Same bytes from both, or the comparison means nothing.
   const [g, b] = [createHash('sha256'), createHash('sha256')]
-  const size = await download(v.gatewayUrl, g)
-  await download(v.bareUrl, b)
+  const size = await download(v.gatewayUrl, agent, g)
+  await download(v.bareUrl, agent, b)
   if (g.digest('hex') !== b.digest('hex')) throw new Error(`${v.label}: the gateway and the bare proxy sent different bytes`)
 
   const gw: Round[] = []

@@ -36,6 +36,8 @@ export interface Rig {
   sim: Measured
   gateway: GatewayStart
   bare: Measured
+  /** startChild('bare', bareArgs) starts another bare proxy like `bare`. */
+  bareArgs: string[]
   /** The merged leg as the gateway serves it (and the bare proxy too). */
   size: number
   headerLength: number
@@ -113,13 +115,15 @@ async function startRig(): Promise<Rig> {
     })
     const gateway = await startGateway(gatewayEnv(join(dir, 'state')), { cpuHook: true })
     started.push(gateway)
-    const bare = await startChild('bare', [planFile, sim.url, BENCH_AUTH])
+    const bareArgs = [planFile, sim.url, BENCH_AUTH]
+    const bare = await startChild('bare', bareArgs)
     started.push(bare)
     return {
       dir,
       sim,
       gateway,
       bare,
+      bareArgs,
       size: wav.size,
       headerLength: wav.header.length,
       segments: layouts.map((l) => ({ dataOffset: l.dataOffset, dataLength: l.dataLength })),
