@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { startEleveoSimulator, type SimEleveoLeg } from '../test/simulators/eleveo.js'
+import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
 import { bareProxy, type BarePlan } from './bare-proxy.js'
 import { BENCH_PASSWORD, BENCH_USER } from './common.js'
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
-import { parseWavLayout } from '../src/wav/riff.js'
+import { parseWavLayout } from '../src/audio/wav/riff.js'
 import { BENCH_AUTH, median, row } from './common.js'
 import { CALLS, getRig, LATENCY_MS, legId, segmentId, type Rig } from './rig.js'
 
