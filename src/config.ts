@@ -1,5 +1,7 @@
 import { hostname } from 'node:os'
 import { redactUrl } from './auth/redact.js'
+import { DEFAULT_CALLREC_LEGS_QUERY } from './providers/eleveo/callrec/legs-query.js'
+import { checkTimeZone, UnknownTimeZoneError } from './providers/eleveo/callrec/local-time.js'
 
 /**
  * The whole configuration, typed. Built once from the environment at start-up (loadConfig) or
@@ -69,8 +71,27 @@ export interface EleveoRestConfig {
   timeoutMs: number
 }
 
-/** Eleveo, tagged by the interface it is reached through (more interfaces join this union). */
-export type EleveoConfig = EleveoRestConfig
+/** Eleveo as CallREC installations expose it: couples in its PostgreSQL, MP3 from its servlets. */
+export interface EleveoCallrecConfig {
+  vendor: 'eleveo'
+  api: 'callrec'
+  /** Where the servlets are (`…/callrec/loginservlet` etc.). */
+  baseUrl: string
+  username: string
+  password: string
+  /** Servlet timeouts, and the deadline of every database query. */
+  timeoutMs: number
+  databaseUrl: string
+  /** The couple_extdata key holding CX's dialogId. */
+  dialogKey: string
+  legsQuery: string
+  /** Canonical IANA name of the zone CallREC's timestamps are in. */
+  timeZone: string
+  holdMaxGapS: number
+}
+
+/** Eleveo, tagged by the interface it is reached through (ELEVEO_API). */
+export type EleveoConfig = EleveoRestConfig | EleveoCallrecConfig
 
 export interface EfswitchConfig {
   vendor: 'efswitch'
@@ -196,6 +217,45 @@ function withRenamed(env: Env, warnings: string[]): Env {
   return out
 }
 
+/** ELEVEO_API=callrec's own settings, read and checked whichever interface is chosen. */
+function callrecSettings(env: Env) {
+  const legsQuery = str(env, 'ELEVEO_LEGS_QUERY') ?? DEFAULT_CALLREC_LEGS_QUERY
+  for (const [param, meaning] of [['$1', 'the dialogId'], ['$2', 'the key, ELEVEO_DIALOG_KEY']] as const) {
+    if (!new RegExp(`\\${param}(?!\\d)`).test(legsQuery)) {
+      throw new ConfigError('ELEVEO_LEGS_QUERY', `must use ${param} (${meaning}); both parameters are always sent`)
+    }
+  }
+  let timeZone: string
+  try {
+    timeZone = checkTimeZone(str(env, 'ELEVEO_TIMEZONE') ?? 'UTC')
+  } catch (err) {
+    if (err instanceof UnknownTimeZoneError) throw new ConfigError('ELEVEO_TIMEZONE', err.message)
+    throw err
+  }
+  return {
+    databaseUrl: url(env, 'ELEVEO_DATABASE_URL'),
+    dialogKey: str(env, 'ELEVEO_DIALOG_KEY') ?? 'JTAPI_CISCO_ID',
+    legsQuery,
+    timeZone,
+    holdMaxGapS: int(env, 'ELEVEO_HOLD_MAX_GAP_S', 900, 0, 86_400)
+  }
+}
+
+/** The Eleveo variant ELEVEO_API names, with what that interface requires present. */
+function eleveoConfig(env: Env, baseUrl: string | null, common: Pick<EleveoRestConfig, 'username' | 'password' | 'timeoutMs'>, callrec: ReturnType<typeof callrecSettings>): EleveoConfig {
+  const api = oneOf(env, 'ELEVEO_API', ['rest', 'callrec'] as const, 'rest')
+  if (baseUrl === null) throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
+  if (api === 'rest') return { vendor: 'eleveo', api, baseUrl, ...common }
+  const { databaseUrl, ...rest } = callrec
+  if (databaseUrl === null) {
+    throw new ConfigError('ELEVEO_DATABASE_URL', "required when ELEVEO_API=callrec (CallREC's PostgreSQL; a read-only user is enough)")
+  }
+  const { username, password, timeoutMs } = common
+  if (username === null) throw new ConfigError('ELEVEO_USERNAME', 'required when ELEVEO_API=callrec (the servlets need a login)')
+  if (password === null) throw new ConfigError('ELEVEO_PASSWORD', 'required when ELEVEO_API=callrec (the servlets need a login)')
+  return { vendor: 'eleveo', api, baseUrl, username, password, timeoutMs, databaseUrl, ...rest }
+}
+
 function recorderConfig(env: Env): RecorderConfig {
   const vendor = oneOf(env, 'RECORDING_VENDOR', ['eleveo', 'efswitch'] as const, 'eleveo')
   // Every vendor's settings are read (and a bad value refused) whichever vendor is chosen.
@@ -208,10 +268,10 @@ function recorderConfig(env: Env): RecorderConfig {
   const databaseUrl = url(env, 'EFSWITCH_DATABASE_URL')
   const recordingsRoot = str(env, 'EFSWITCH_RECORDINGS_ROOT')
   const pathQuery = str(env, 'EFSWITCH_PATH_QUERY') ?? DEFAULT_EFSWITCH_PATH_QUERY
+  const callrec = callrecSettings(env)
   switch (vendor) {
     case 'eleveo':
-      if (eleveoBaseUrl === null) throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
-      return { vendor, api: 'rest', baseUrl: eleveoBaseUrl, ...eleveo }
+      return eleveoConfig(env, eleveoBaseUrl, eleveo, callrec)
     case 'efswitch':
       if (databaseUrl === null) throw new ConfigError('EFSWITCH_DATABASE_URL', 'required when RECORDING_VENDOR=efswitch')
       if (recordingsRoot === null) throw new ConfigError('EFSWITCH_RECORDINGS_ROOT', 'required when RECORDING_VENDOR=efswitch')
