@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { testConfig } from './helpers/gateway-config.js'
 import { soxSamples } from './helpers/sox.js'
 import { startPostgres } from './helpers/postgres.js'
 import { createCdrTable, insertCall, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
@@ -38,7 +38,7 @@ const logStream = new Writable({
 })
 
 async function gateway(env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({
+  const config = testConfig({
     RECORDING_VENDOR: 'efswitch',
     EFSWITCH_DATABASE_URL: databaseUrl,
     EFSWITCH_RECORDINGS_ROOT: root,
