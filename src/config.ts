@@ -70,6 +70,8 @@ export interface Config {
   trustProxy: boolean | number | string
   /** Bearer token required by GET /metrics; null leaves /metrics open (keep it off the public network). */
   metricsToken: string | null
+  /** Browser origins allowed to fetch recordings cross-origin (CORS); empty: no CORS headers at all. */
+  corsOrigins: string[]
 }
 
 export class ConfigError extends Error {
@@ -149,6 +151,34 @@ function trustProxy(env: Env): boolean | number | string {
     throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or comma-separated addresses/CIDRs, got ${JSON.stringify(raw)}`)
   }
   return raw
+}
+
+/**
+ * CORS_ORIGINS: comma-separated origins as browsers send them (`scheme://host[:port]`), or `*` for any.
+ * Stored in the browser's serialisation (lower-case host, default port dropped) because @fastify/cors
+ * compares the Origin header as a plain string.
+ */
+function corsOrigins(env: Env): string[] {
+  const raw = str(env, 'CORS_ORIGINS')
+  if (raw === null) return []
+  const items = raw.split(',').map((o) => o.trim()).filter((o) => o !== '')
+  if (items.includes('*')) {
+    if (items.length > 1) throw new ConfigError('CORS_ORIGINS', '`*` (any origin) cannot be combined with other origins')
+    return ['*']
+  }
+  return items.map((item) => {
+    let u: URL | null = null
+    try {
+      u = new URL(item)
+    } catch {
+      // reported below with the expected form
+    }
+    const bare = u !== null && u.pathname === '/' && u.search === '' && u.hash === '' && u.username === '' && !item.endsWith('/')
+    if (u === null || !bare || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      throw new ConfigError('CORS_ORIGINS', `${JSON.stringify(item)} is not an origin: expected scheme://host[:port] (http or https, no path, no trailing slash)`)
+    }
+    return u.origin
+  })
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -256,6 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     healthCheckIntervalMs: int(env, 'HEALTH_CHECK_INTERVAL_MS', 10_000, 100, MAX_TIMER_MS),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, MAX_TIMER_MS),
     trustProxy: trustProxy(env),
-    metricsToken: str(env, 'METRICS_TOKEN')
+    metricsToken: str(env, 'METRICS_TOKEN'),
+    corsOrigins: corsOrigins(env)
   }
 }
