@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { RETRY_AFTER_S, type ErrorBody } from './errors.js'
+import { RETRY_AFTER_S, type ErrorBody } from '../src/errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { requireBearer } from '../src/auth/bearer.js'
-import { RETRY_AFTER_S } from '../plugins/errors.js'
+import { RETRY_AFTER_S } from '../src/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'
 
 /**
@@ -63,7 +63,7 @@ const conflictBody = {
 export const startRunSchema = {
   summary: 'Start a push run now (or a backfill of a past window)',
   description:
-    'Without a body: a run like a scheduled one (from the cursor to now - ELEVEO_PROCESSING_DELAY_S, plus pending retries). ' +
+    'Without a body: a run like a scheduled one (from the cursor to now - PROCESSING_DELAY_S, plus pending retries). ' +
     'With {start, end}: a backfill of that window (split into PUSH_MAX_WINDOW_S pieces); the cursor is not moved, and ' +
     'legs CX accepted or refused (4xx) within the last PENDING_MAX_AGE_S are not pushed again (the ledger forgets older ones, ' +
     'which a backfill pushes again). end defaults to now. A backfill spans at most ' +

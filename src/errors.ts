@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import createError from '@fastify/error'
 
 /*
@@ -49,4 +50,73 @@ export function isTransient(err: unknown): boolean {
     err instanceof UpstreamTimeoutError ||
     err instanceof UpstreamUnavailableError
   )
+}
+
+/**
+ * The reason a request's upstream work is aborted when its client hangs up. Status 499 (nginx's
+ * "client closed request") keeps it out of the 5xx error log: nobody is left to receive an answer,
+ * and nothing failed on our side.
+ */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError'
+  readonly statusCode = 499
+  readonly code = 'GW_CLIENT_CLOSED'
+
+  constructor() {
+    super('the client closed the connection before the answer was complete')
+  }
+}
+
+/** How long a client should wait before retrying a 503 (upstream or this service overloaded). */
+export const RETRY_AFTER_S = 5
+
+/** What every error response looks like. */
+export interface ErrorBody {
+  statusCode: number
+  code?: string
+  error: string
+  message: string
+}
+
+export const errorBodySchema = {
+  $id: 'ErrorBody',
+  type: 'object',
+  required: ['statusCode', 'error', 'message'],
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string' },
+    error: { type: 'string' },
+    message: { type: 'string' }
+  }
+} as const
+
+/** The parts of a thrown error the answer is made from (a FastifyError has them all). */
+export interface ThrownError {
+  readonly code?: string | undefined
+  readonly statusCode?: number | undefined
+  readonly validation?: unknown
+  readonly message: string
+}
+
+function statusOf(err: ThrownError): number {
+  if (err.validation !== undefined) return 400
+  const s = err.statusCode
+  return typeof s === 'number' && s >= 400 && s <= 599 ? s : 500
+}
+
+/**
+ * The answer to a thrown error: `{ statusCode, code, error, message }`. Messages of our own named
+ * errors (and Fastify's 4xx) are written for clients; anything else is a bug whose message may expose
+ * internals, so the client gets a generic message (the log has the whole error).
+ */
+export function errorBodyOf(err: ThrownError): ErrorBody {
+  const statusCode = statusOf(err)
+  const known = statusCode < 500 || (typeof err.code === 'string' && err.code.startsWith('GW_ERR_'))
+  const body: ErrorBody = {
+    statusCode,
+    error: STATUS_CODES[statusCode] ?? 'Error',
+    message: known ? err.message : 'An unexpected error occurred; it has been logged.'
+  }
+  if (typeof err.code === 'string' && known) body.code = err.code
+  return body
 }

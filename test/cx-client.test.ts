@@ -6,7 +6,7 @@ import { buildLinkMessage } from '../src/cx/message.js'
 import { KeycloakTokenSource, staticToken } from '../src/cx/token.js'
 import { uuidV5 } from '../src/cx/uuid.js'
 import { recordingLink } from '../src/jobs/link.js'
-import { startCxSimulator, validateMessage, type CxSimulator } from './simulators/cx.js'
+import { startCxSimulator, validateMessage, type CxSimulator } from '../simulators/cx.js'
 
 const SECRET = 'client-secret-for-the-test'
 const PASSWORD = 'password-for-the-test'

@@ -4,19 +4,17 @@ import { EfswitchProvider } from './efswitch/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
-/** The provider the configuration names. Config validation has already checked its settings are present. */
-export function createProvider(config: Config, log: FastifyBaseLogger): RecordingProvider {
-  switch (config.vendor) {
+/** The provider the configuration names (loadConfig has checked its settings are present). */
+export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBaseLogger): RecordingProvider {
+  const recorder = config.recorder
+  switch (recorder.vendor) {
     case 'eleveo': {
-      const { baseUrl, username, password, timeoutMs } = config.eleveo
-      if (baseUrl === null) throw new Error('ELEVEO_BASE_URL is required when RECORDING_VENDOR=eleveo')
+      const { baseUrl, username, password, timeoutMs } = recorder
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
       return new EleveoProvider({ baseUrl, username, password, timeoutMs })
     }
     case 'efswitch': {
-      const { databaseUrl, recordingsRoot, pathQuery } = config.efswitch
-      if (databaseUrl === null) throw new Error('EFSWITCH_DATABASE_URL is required when RECORDING_VENDOR=efswitch')
-      if (recordingsRoot === null) throw new Error('EFSWITCH_RECORDINGS_ROOT is required when RECORDING_VENDOR=efswitch')
+      const { databaseUrl, recordingsRoot, pathQuery } = recorder
       return new EfswitchProvider({ databaseUrl, recordingsRoot, pathQuery, log })
     }
   }

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Metrics } from '../metrics.js'
-import type { ByteRange, MatchPolicy, RecordingProvider, SegmentInfo, SegmentRef, VendorLeg, VendorName } from './types.js'
+import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg, VendorName } from '../recording.js'
+import type { MatchPolicy, RecordingProvider } from './types.js'
 
 type Operation = 'findLegs' | 'statSegment' | 'openSegment' | 'ping'
 
@@ -49,6 +50,10 @@ export class InstrumentedProvider implements RecordingProvider {
       if (signal?.aborted !== true) this.#metrics.upstreamErrors.inc({ vendor: this.name, operation: 'openSegment', code: errorCode(err) })
     })
     return stream
+  }
+
+  describeSegment(segment: SegmentRef): string {
+    return this.#inner.describeSegment(segment)
   }
 
   ping(signal?: AbortSignal): Promise<void> {

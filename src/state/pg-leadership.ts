@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import type { Lease, Leadership } from '../jobs/leadership.js'
+import type { Lease, Leadership } from './leadership.js'
 import {
   DEFAULT_STATE_POOL_TUNING,
   StateDatabaseError,

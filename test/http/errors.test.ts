@@ -26,6 +26,7 @@ function failingProvider(): RecordingProvider {
     async openSegment() {
       throw new Error('not used')
     },
+    describeSegment: (segment) => segment.id,
     async ping() {},
     async close() {}
   }

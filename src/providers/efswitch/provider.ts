@@ -3,14 +3,8 @@ import { basename } from 'node:path'
 import { addAbortSignal, type Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import { UpstreamError } from '../../errors.js'
-import {
-  type ByteRange,
-  type MatchPolicy,
-  type RecordingProvider,
-  type SegmentInfo,
-  type SegmentRef,
-  type VendorLeg
-} from '../types.js'
+import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
+import type { MatchPolicy, RecordingProvider } from '../types.js'
 import { RecordPathLookup, type PoolTuning } from './record-path-lookup.js'
 import { parseRecordingFileName, sameDialogId } from './recording-file-name.js'
 import { RecordingsRoot } from './recordings-root.js'
@@ -119,6 +113,11 @@ export class EfswitchProvider implements RecordingProvider {
     }
     const stream = createReadStream('', { fd: handle, start: range.start, end: range.end, autoClose: true })
     return signal ? addAbortSignal(signal, stream) : stream
+  }
+
+  /** Segment ids are file paths on our disk; clients get only the file name. */
+  describeSegment(segment: SegmentRef): string {
+    return basename(segment.id)
   }
 
   async ping(signal?: AbortSignal): Promise<void> {

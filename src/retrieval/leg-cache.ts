@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import type { RecordingProvider, VendorLeg } from './types.js'
+import type { VendorLeg } from '../recording.js'
+import type { RecordingProvider } from '../providers/types.js'
 
 export interface LegCacheOptions {
   /** How long a look-up stays fresh; 0 disables caching (concurrent look-ups are still shared). */
