@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
-import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
+import { startCxSimulator } from '../simulators/cx.js'
+import { startEleveoSimulator } from '../simulators/eleveo.js'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
-import { DEMO_CALLS, MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
-import { toneWav } from './demo/tone-wav.js'
-import { formatLegId } from './legs/leg-id.js'
+import { MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
+import { DEMO_ELEVEO_PASSWORD, DEMO_ELEVEO_USER, writeDemoCalls } from './demo/data.js'
 
 /*
  * `npm run demo`: the whole flow on one machine with nothing but `npm ci`. Starts the CX and Eleveo
@@ -20,12 +19,6 @@ import { formatLegId } from './legs/leg-id.js'
  */
 
 const HOST = '127.0.0.1'
-const SIM_USER = 'eleveo'
-const SIM_PASSWORD = 'eleveo-demo-secret'
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
-}
 
 /** A port the OS says is free now (DEMO_PORT=0). */
 async function freePort(): Promise<number> {
@@ -44,55 +37,12 @@ function demoPort(): number | Promise<number> {
   return Number(raw) === 0 ? freePort() : Number(raw)
 }
 
-interface DemoData {
-  eleveoLegs: SimEleveoLeg[]
-  activities: SimVoiceActivity[]
-  /** legId → what the leg is, for the printout. */
-  titles: Map<string, string>
-}
-
-async function writeCalls(dir: string): Promise<DemoData> {
-  const now = Date.now()
-  const eleveoLegs: SimEleveoLeg[] = []
-  const activities: SimVoiceActivity[] = []
-  const titles = new Map<string, string>()
-  for (const call of DEMO_CALLS) {
-    const callStart = Math.floor((now - call.minutesAgo * 60_000) / 1000) * 1000
-    for (const [legIndex, leg] of call.legs.entries()) {
-      let legStart = Number.POSITIVE_INFINITY
-      let legEnd = 0
-      for (const [partIndex, part] of leg.parts.entries()) {
-        const id = `${call.dialogId}-${legIndex}-${partIndex}`
-        const wavPath = join(dir, `${id}.wav`)
-        await writeFile(wavPath, toneWav(part))
-        const start = callStart + part.at * 1000
-        const end = start + part.seconds * 1000
-        legStart = Math.min(legStart, start)
-        legEnd = Math.max(legEnd, end)
-        eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
-      }
-      activities.push({
-        conversationId: `conv-${call.dialogId}`,
-        channelSessionId: `cs-${call.dialogId}-${legIndex}`,
-        dialogId: call.dialogId,
-        agentExtension: leg.agentExtension,
-        ani: call.ani,
-        legStartTime: iso(legStart),
-        legEndTime: iso(legEnd)
-      })
-      const legId = formatLegId({ dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, startTime: legStart })
-      titles.set(legId, `${call.title}, agent ${leg.agentExtension}`)
-    }
-  }
-  return { eleveoLegs, activities, titles }
-}
-
 async function main(): Promise<void> {
   const port = await demoPort()
   const dir = await mkdtemp(join(tmpdir(), 'cx-recording-gateway-demo-'))
-  const data = await writeCalls(dir)
+  const data = await writeDemoCalls(dir, Date.now())
 
-  const eleveo = await startEleveoSimulator({ username: SIM_USER, password: SIM_PASSWORD, legs: data.eleveoLegs })
+  const eleveo = await startEleveoSimulator({ username: DEMO_ELEVEO_USER, password: DEMO_ELEVEO_PASSWORD, legs: data.eleveoLegs })
   const cx = await startCxSimulator({ activities: data.activities })
   const adminToken = randomBytes(18).toString('base64url')
   const gatewayUrl = `http://${HOST}:${port}`
@@ -100,8 +50,8 @@ async function main(): Promise<void> {
   const config = loadConfig({
     RECORDING_VENDOR: 'eleveo',
     ELEVEO_BASE_URL: eleveo.url,
-    ELEVEO_USERNAME: SIM_USER,
-    ELEVEO_PASSWORD: SIM_PASSWORD,
+    ELEVEO_USERNAME: DEMO_ELEVEO_USER,
+    ELEVEO_PASSWORD: DEMO_ELEVEO_PASSWORD,
     // The simulator's recordings are complete at once; a real Eleveo needs its processing time.
     PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
