@@ -135,7 +135,7 @@ t.test('a client generated from /openapi.json compiles and reads every route as 
   t.match(started, { status: 202, seen: { trigger: 'manual', status: 'running', location: '/admin/push-runs/latest' } }, 'a manual run started')
   t.match(
     by.get('GET /admin/push-runs/latest'),
-    { status: 200, seen: { id: started?.seen.id, status: 'ok', trigger: 'manual', pushed: 1, windows: 1 } },
+    { status: 200, seen: { id: started?.seen.id, status: 'ok', trigger: 'manual', pushed: 1, windows: 1, windowsDone: 1 } },
     'the run the program started, finished, with the one link pushed'
   )
 

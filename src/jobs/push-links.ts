@@ -95,6 +95,7 @@ export async function runPushJob(deps: PushJobDeps, opts: PushJobOptions): Promi
     for (const c of calls) handled.add(c.dialogId)
     await run(calls)
     if (!backfill) await store.advanceCursor(window.end)
+    tally.windowsDone++
   }
 
   if (!backfill) {

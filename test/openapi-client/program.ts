@@ -80,7 +80,7 @@ const calls: Call[] = []
   calls.push({
     operation: 'GET /admin/push-runs/latest',
     status,
-    seen: { id: report?.id, status: report?.status, trigger: report?.trigger, pushed: report?.pushed, windows: report?.windows.length }
+    seen: { id: report?.id, status: report?.status, trigger: report?.trigger, pushed: report?.pushed, windows: report?.windows.length, windowsDone: report?.windowsDone }
   })
 }
 {
