@@ -31,7 +31,9 @@ COPY --from=production-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Its "type": "module" makes Node load dist/**/*.js as ES modules.
 COPY package.json ./
-RUN mkdir -p /var/lib/cx-recording-gateway && chown node:node /var/lib/cx-recording-gateway
+# The operator's command line on the PATH: `docker exec <container> cx-recording-gateway doctor`.
+RUN mkdir -p /var/lib/cx-recording-gateway && chown node:node /var/lib/cx-recording-gateway \
+ && chmod +x dist/src/cli/main.js && ln -s /app/dist/src/cli/main.js /usr/local/bin/cx-recording-gateway
 # The image's `node` user (uid 1000): nothing runs as root, and nothing under /app is writable by it.
 USER node
 # The only place the gateway writes (the file state store); the root file system can be read-only.

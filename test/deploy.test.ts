@@ -180,6 +180,16 @@ t.test('Dockerfile: the build stage builds from what it copies, and the last sta
     }
   }
 
+  // The operator's command line: the package's bin, built into the image and linked onto the PATH.
+  const { bin } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+  const cliFile = bin['cx-recording-gateway'] ?? ''
+  const usage = await run(process.execPath, [join(appDir, cliFile), 'help'], { cwd: appDir })
+  t.match(usage.stdout, /cx-recording-gateway doctor/, `the bin ${cliFile} runs from the image's files`)
+  t.ok(
+    final.instructions.some((i) => i.op === 'RUN' && i.args.includes(`ln -s /app/${cliFile} /usr/local/bin/cx-recording-gateway`)),
+    'and is on the image\'s PATH'
+  )
+
   // compose.yaml's simulators run another file of the same image.
   const compose = YAML.parse(await readFile(join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, { entrypoint?: string[] }> }
   const simulatorsEntry = compose.services.simulators?.entrypoint?.[1] ?? ''
