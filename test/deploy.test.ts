@@ -67,7 +67,7 @@ function parseDockerfile(text: string): { stages: Stage[]; args: Map<string, str
 function execForm(args: string): string[] {
   const parsed: unknown = JSON.parse(args)
   if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw new Error(`not an exec form: ${args}`)
-  return parsed as string[]
+  return parsed
 }
 
 /** `ENV A=1 B=2` */
