@@ -31,6 +31,8 @@ export const FormatMismatchError = createError(
   'Segments of this leg have different audio formats and cannot be concatenated: %s vs %s',
   502
 )
+/** A stored recording is in an audio format this gateway cannot serve (yet): never disguised as a WAV. */
+export const UnsupportedFormatError = createError('GW_ERR_UNSUPPORTED_FORMAT', 'Recording %s is %s, which this gateway does not serve', 415)
 /** A stored file is not a WAV we can read. */
 export const BadWavError = createError('GW_ERR_BAD_WAV', 'Upstream %s returned an unreadable WAV: %s', 502)
 export const UnauthorizedError = createError('GW_ERR_UNAUTHORIZED', '%s', 401)

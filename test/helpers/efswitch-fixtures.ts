@@ -2,6 +2,7 @@
  * An EFSwitch as the gateway sees it: a FusionPBX-style v_xml_cdr table in a real PostgreSQL and a
  * recordings root of sox-made WAV files named `<dialogId>:<agentExtension>:<ani>:<startEpochMs>.wav`.
  */
+import { randomUUID } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,23 +13,48 @@ export interface Teardownable {
   teardown(fn: () => unknown): void
 }
 
-/** The columns the guide names; only xml_cdr_uuid and record_path are read by the default query. */
+/** FusionPBX's v_xml_cdr with the columns the guide names: one row per channel, channel variables in json. */
 export async function createCdrTable(databaseUrl: string): Promise<postgres.Sql> {
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
   await sql`
     create table v_xml_cdr (
       xml_cdr_uuid uuid primary key,
-      record_path text,
-      record_name text,
+      direction text,
+      leg char(1),
       start_stamp timestamptz,
       caller_id_number text,
-      destination_number text
+      destination_number text,
+      record_path text,
+      record_name text,
+      json jsonb
     )`
   return sql
 }
 
+/** A call of an older set-up: keyed by the CDR's own uuid (the dialogId), no Call-ID variable. */
 export async function insertCall(sql: postgres.Sql, dialogId: string, recordPath: string | null): Promise<void> {
   await sql`insert into v_xml_cdr (xml_cdr_uuid, record_path, start_stamp) values (${dialogId}, ${recordPath}, now())`
+}
+
+export interface CdrRow {
+  /** The SIP Call-ID, stored as the channel variable sip_h_X-CALL-ID (CX's dialogId). */
+  callId: string
+  recordPath: string | null
+  leg?: 'a' | 'b'
+  direction?: string
+  start?: Date
+  recordName?: string | null
+}
+
+/** One channel's CDR row as FusionPBX writes it; returns its xml_cdr_uuid. */
+export async function insertCdrRow(sql: postgres.Sql, row: CdrRow): Promise<string> {
+  const uuid = randomUUID()
+  const variables = { 'sip_h_X-CALL-ID': row.callId, uuid, record_path: row.recordPath }
+  await sql`
+    insert into v_xml_cdr (xml_cdr_uuid, direction, leg, start_stamp, caller_id_number, destination_number, record_path, record_name, json)
+    values (${uuid}, ${row.direction ?? 'inbound'}, ${row.leg ?? 'a'}, ${row.start ?? new Date()}, '+41441234567', '1001',
+            ${row.recordPath}, ${row.recordName ?? null}, ${sql.json({ variables })})`
+  return uuid
 }
 
 export async function recordingsRoot(t: Teardownable): Promise<string> {

@@ -1,0 +1,151 @@
+import { opendir, stat } from 'node:fs/promises'
+import { LRUCache } from 'lru-cache'
+import { errnoCode, fileSystemError } from './fs-errors.js'
+import { dialogKey, dialogKeyOfFileName } from './recording-file-name.js'
+
+/*
+ * The switch writes every call of a day into one directory (`.../archive/2026/Dec/01`): 10,000–100,000
+ * names. Listing it for every request and every pushed call would read the whole directory thousands of
+ * times, so each directory is listed once into an index of its names grouped by dialogId, and listed
+ * again only when it may have changed.
+ *
+ * "May have changed" is told by the directory's mtime, which every create, rename or delete in it
+ * moves. A timestamp is only as fine as the file system keeps it (ext4, xfs, tmpfs: nanoseconds taken
+ * from a clock that ticks every few ms; some network file systems: a second), so a file created in the
+ * same tick as our listing started can leave the mtime as it was. A listing is therefore trusted on an
+ * unchanged mtime only once it started at least MTIME_GRANULARITY_MS after that mtime; before that it is
+ * used for REUSE_MS and then taken again. Together: a look-up sees every file that existed one second
+ * before it (or, where one listing takes longer than that, before the listing it waits for began).
+ */
+
+/** The coarsest mtime granularity allowed for (a second: ext3, HFS+, many network file systems). */
+export const MTIME_GRANULARITY_MS = 1_000
+/**
+ * A listing younger than this is used without looking at the directory: a directory that changes all
+ * the time (today's, on a busy switch) is then listed at most twice a second, whatever the request rate.
+ */
+export const REUSE_MS = 500
+/** Entries fetched per read of the directory: fewer round trips to the thread pool than the default 32. */
+const READ_BATCH = 1_024
+
+export interface DirectoryListing {
+  /** File names that can be recordings, by dialogKey (the dialogId lower-cased). */
+  readonly groups: ReadonlyMap<string, readonly string[]>
+  readonly names: number
+  /** The directory's mtime as seen just before the listing started (NaN when it does not exist). */
+  readonly mtimeMs: number
+  /** Date.now() when the listing started. */
+  readonly startedAt: number
+}
+
+export interface ListingReport {
+  readonly dir: string
+  readonly names: number
+  readonly durationMs: number
+  /** False when the directory holds more names than the whole index may (EFSWITCH_INDEX_MAX_ENTRIES). */
+  readonly kept: boolean
+}
+
+export interface DirectoryIndexOptions {
+  /** Names kept over all directories; the least recently used directories are dropped first. 0: none. */
+  readonly maxEntries: number
+  /** Called after every listing (logs, metrics, tests counting listings). */
+  readonly onListing?: (report: ListingReport) => void
+}
+
+const EMPTY: ReadonlyMap<string, readonly string[]> = new Map()
+
+/** Waits for `work` but gives up when `signal` aborts; the work itself goes on for its other waiters. */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work
+  signal.throwIfAborted()
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/**
+ * Day directories' file names grouped by dialogId: one streaming listing per directory and change,
+ * shared by concurrent look-ups, kept in an LRU bounded by the total number of names.
+ */
+export class DirectoryIndex {
+  readonly #cache: LRUCache<string, DirectoryListing> | null
+  readonly #listing = new Map<string, Promise<DirectoryListing>>()
+  readonly #onListing: ((report: ListingReport) => void) | undefined
+  readonly #maxEntries: number
+
+  constructor(options: DirectoryIndexOptions) {
+    this.#maxEntries = options.maxEntries
+    this.#onListing = options.onListing
+    this.#cache =
+      options.maxEntries > 0
+        ? new LRUCache<string, DirectoryListing>({ maxSize: options.maxEntries, sizeCalculation: (l) => Math.max(1, l.names) })
+        : null
+  }
+
+  /** Names in `dir` (a real path inside the recordings root) whose dialogId is `dialogId`, any case. */
+  async namesOf(dir: string, dialogId: string, signal?: AbortSignal): Promise<readonly string[]> {
+    const listing = await unlessAborted(this.#current(dir), signal)
+    return listing.groups.get(dialogKey(dialogId)) ?? []
+  }
+
+  /** Names held over all directories (what EFSWITCH_INDEX_MAX_ENTRIES bounds). */
+  get size(): number {
+    return this.#cache?.calculatedSize ?? 0
+  }
+
+  async #current(dir: string): Promise<DirectoryListing> {
+    const cached = this.#cache?.get(dir)
+    if (cached !== undefined && Date.now() - cached.startedAt < REUSE_MS) return cached
+    const running = this.#listing.get(dir)
+    if (running !== undefined) return running
+    let mtimeMs: number
+    try {
+      mtimeMs = (await stat(dir)).mtimeMs
+    } catch (err) {
+      const code = errnoCode(err)
+      // Gone (a day directory removed by retention): nothing in it, and nothing worth keeping.
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        this.#cache?.delete(dir)
+        return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt: Date.now() }
+      }
+      throw fileSystemError('cannot read the recordings directory', err)
+    }
+    if (cached !== undefined && cached.mtimeMs === mtimeMs && cached.startedAt - mtimeMs >= MTIME_GRANULARITY_MS) return cached
+    // Another look-up may have started the listing while this one was in stat().
+    const started = this.#listing.get(dir)
+    if (started !== undefined) return started
+    const listing = this.#list(dir, mtimeMs).finally(() => this.#listing.delete(dir))
+    this.#listing.set(dir, listing)
+    return listing
+  }
+
+  async #list(dir: string, mtimeMs: number): Promise<DirectoryListing> {
+    const startedAt = Date.now()
+    const groups = new Map<string, string[]>()
+    let names = 0
+    try {
+      // Streaming: memory grows with the names kept, never with a buffered array of every entry.
+      for await (const entry of await opendir(dir, { bufferSize: READ_BATCH })) {
+        const key = dialogKeyOfFileName(entry.name)
+        if (key === null) continue
+        const group = groups.get(key)
+        if (group === undefined) groups.set(key, [entry.name])
+        else group.push(entry.name)
+        names++
+      }
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt }
+      throw fileSystemError('cannot list the recordings directory', err)
+    }
+    const listing: DirectoryListing = { groups, names, mtimeMs, startedAt }
+    const kept = names <= this.#maxEntries
+    if (kept) this.#cache?.set(dir, listing)
+    else this.#cache?.delete(dir)
+    this.#onListing?.({ dir, names, durationMs: Date.now() - startedAt, kept })
+    return listing
+  }
+}
