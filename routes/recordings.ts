@@ -43,6 +43,7 @@ export const recordingSchema = {
     206: { description: 'The requested byte range of the recording (audio/wav)', type: 'string', format: 'binary' },
     400: errorRef,
     404: errorRef,
+    415: errorRef,
     416: errorRef,
     502: errorRef,
     503: errorRef,

@@ -10,20 +10,18 @@ import { dialogKey, dialogKeyOfFileName } from './recording-file-name.js'
  * again only when it may have changed.
  *
  * "May have changed" is told by the directory's mtime, which every create, rename or delete in it
- * moves. A timestamp is only as fine as the file system keeps it (ext4, xfs, tmpfs: nanoseconds taken
- * from a clock that ticks every few ms; some network file systems: a second), so a file created in the
- * same tick as our listing started can leave the mtime as it was. A listing is therefore trusted on an
- * unchanged mtime only once it started at least MTIME_GRANULARITY_MS after that mtime; before that it is
- * used for REUSE_MS and then taken again. Together: a look-up sees every file that existed one second
- * before it (or, where one listing takes longer than that, before the listing it waits for began).
+ * moves: a look-up stats the directory (microseconds) and lists it again when the mtime moved. A
+ * timestamp is only as fine as the file system keeps it (ext4, xfs, tmpfs: nanoseconds from a clock that
+ * ticks every few ms; some network file systems: a second), so a file created in the same tick as our
+ * listing started can leave the mtime as it was. A listing is therefore trusted on an unchanged mtime for
+ * good only once it started at least MTIME_GRANULARITY_MS after that mtime; before that, for REUSE_MS,
+ * and then it is taken again. So a look-up sees every file that existed one second before it (and
+ * usually every file that existed when it began), and yesterday's directory is listed once.
  */
 
 /** The coarsest mtime granularity allowed for (a second: ext3, HFS+, many network file systems). */
 export const MTIME_GRANULARITY_MS = 1_000
-/**
- * A listing younger than this is used without looking at the directory: a directory that changes all
- * the time (today's, on a busy switch) is then listed at most twice a second, whatever the request rate.
- */
+/** How long a listing not yet trusted for good (see above) is reused: at most two such listings a second. */
 export const REUSE_MS = 500
 /** Entries fetched per read of the directory: fewer round trips to the thread pool than the default 32. */
 const READ_BATCH = 1_024
@@ -97,10 +95,10 @@ export class DirectoryIndex {
   }
 
   async #current(dir: string): Promise<DirectoryListing> {
-    const cached = this.#cache?.get(dir)
-    if (cached !== undefined && Date.now() - cached.startedAt < REUSE_MS) return cached
+    // A listing under way started before this look-up: it holds every file older than itself.
     const running = this.#listing.get(dir)
     if (running !== undefined) return running
+    const cached = this.#cache?.get(dir)
     let mtimeMs: number
     try {
       mtimeMs = (await stat(dir)).mtimeMs
@@ -113,7 +111,9 @@ export class DirectoryIndex {
       }
       throw fileSystemError('cannot read the recordings directory', err)
     }
-    if (cached !== undefined && cached.mtimeMs === mtimeMs && cached.startedAt - mtimeMs >= MTIME_GRANULARITY_MS) return cached
+    if (cached !== undefined && cached.mtimeMs === mtimeMs) {
+      if (cached.startedAt - mtimeMs >= MTIME_GRANULARITY_MS || Date.now() - cached.startedAt < REUSE_MS) return cached
+    }
     // Another look-up may have started the listing while this one was in stat().
     const started = this.#listing.get(dir)
     if (started !== undefined) return started

@@ -1,0 +1,207 @@
+/*
+ * EFSwitch as FusionPBX deploys it, black-box over HTTP (RECORDING_VENDOR=efswitch): CX's dialogId is
+ * the SIP Call-ID in the channel variable sip_h_X-CALL-ID, a call has one CDR row per channel, and
+ * record_path is a day directory shared by every call of that day.
+ */
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Writable } from 'node:stream'
+import { promisify } from 'node:util'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { soxSamples } from './helpers/sox.js'
+import { startPostgres } from './helpers/postgres.js'
+import { createCdrTable, insertCdrRow, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+
+const pg = await startPostgres()
+t.teardown(() => pg.close())
+const databaseUrl = await pg.createDatabase('fusionpbx')
+const cdr = await createCdrTable(databaseUrl)
+t.teardown(() => cdr.end({ timeout: 5 }))
+const root = await recordingsRoot(t)
+const outside = await recordingsRoot(t)
+
+const logLines: Record<string, unknown>[] = []
+const logStream = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    for (const line of chunk.toString().split('\n')) if (line.trim() !== '') logLines.push(JSON.parse(line) as Record<string, unknown>)
+    done()
+  }
+})
+
+async function gateway(env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const config = loadConfig({
+    RECORDING_VENDOR: 'efswitch',
+    EFSWITCH_DATABASE_URL: databaseUrl,
+    EFSWITCH_RECORDINGS_ROOT: root,
+    LOG_LEVEL: 'info',
+    // Load shedding is tested elsewhere; on a machine shared by many test runs it would answer 503 here.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...env
+  })
+  const app = await buildApp({ config, logger: { stream: logStream } })
+  t.teardown(() => app.close())
+  return app
+}
+
+const ani = '+41441234567'
+const domain = join(root, 'pbx.example.com', 'archive', '2026', 'Dec')
+const dec05 = join(domain, '05')
+const dec06 = join(domain, '06')
+const midnight = Date.parse('2026-12-06T00:00:00Z')
+
+/** Other calls of the same day: the directory is shared, their files must never be served for ours. */
+for (let i = 0; i < 20; i++) {
+  await writeRecording(dec05, { dialogId: `${randomUUID()}@pc${i}.example.com`, agentExtension: '1001', ani, start: midnight - 3_600_000 + i, freq: 200 })
+}
+
+// One row: an inbound call answered by 1001.
+const oneRow = 'a84b4c76e66710@pc33.example.com'
+const oneRowFile = await writeRecording(dec05, { dialogId: oneRow, agentExtension: '1001', ani, start: midnight - 7_200_000, seconds: 1, freq: 300 })
+await insertCdrRow(cdr, { callId: oneRow, recordPath: dec05 })
+
+// Three rows (a-leg, the b-leg to 1001, the transfer to 1002), all recorded into the same day directory.
+const threeRows = '3848276298220188511@atlanta.example.com'
+const threeRowsFiles = [
+  await writeRecording(dec05, { dialogId: threeRows, agentExtension: '1001', ani, start: midnight - 5_000_000, freq: 350 }),
+  await writeRecording(dec05, { dialogId: threeRows, agentExtension: '1002', ani, start: midnight - 4_940_000, freq: 450 })
+]
+await insertCdrRow(cdr, { callId: threeRows, recordPath: dec05, leg: 'a' })
+await insertCdrRow(cdr, { callId: threeRows, recordPath: dec05, leg: 'b' })
+await insertCdrRow(cdr, { callId: threeRows, recordPath: dec05, leg: 'b', direction: 'outbound' })
+
+// Six rows across midnight: 1001 answers before it, transfers to 1002 after it, takes the call back;
+// two channels were not recorded (null record_path) and one row names the directory relatively.
+const sixRows = 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6@foo.bar.com'
+const sixRowsFiles = {
+  first1001: await writeRecording(dec05, { dialogId: sixRows, agentExtension: '1001', ani, start: midnight - 30_000, freq: 500 }),
+  only1002: await writeRecording(dec06, { dialogId: sixRows, agentExtension: '1002', ani, start: midnight + 20_000, freq: 600 }),
+  back1001: await writeRecording(dec06, { dialogId: sixRows, agentExtension: '1001', ani, start: midnight + 60_000, freq: 700 })
+}
+await insertCdrRow(cdr, { callId: sixRows, recordPath: dec05, leg: 'a' })
+await insertCdrRow(cdr, { callId: sixRows, recordPath: null, leg: 'b' })
+await insertCdrRow(cdr, { callId: sixRows, recordPath: dec05, leg: 'b' })
+await insertCdrRow(cdr, { callId: sixRows, recordPath: 'pbx.example.com/archive/2026/Dec/06', leg: 'b' })
+await insertCdrRow(cdr, { callId: sixRows, recordPath: dec06, leg: 'b' })
+await insertCdrRow(cdr, { callId: sixRows, recordPath: '', leg: 'b' })
+
+// An older set-up: the dialogId is the CDR's own uuid, no Call-ID variable.
+const legacy = randomUUID()
+const legacyFile = await writeRecording(dec05, { dialogId: legacy, agentExtension: '1003', ani, start: midnight - 9_000_000, freq: 800 })
+await cdr`insert into v_xml_cdr (xml_cdr_uuid, record_path, start_stamp) values (${legacy}, ${dec05}, now())`
+
+const app = await gateway()
+
+async function get(legId: string, method: 'GET' | 'HEAD' = 'GET') {
+  return app.inject({ method, url: `/recordings/${encodeURIComponent(legId)}` })
+}
+
+t.test('calls of 1, 3 and 6 CDR rows, keyed by Call-ID: each leg serves its own file', async (t) => {
+  const cases = [
+    [`${oneRow}:1001:${ani}:${midnight - 7_200_000 + 800}`, oneRowFile, 'one row'],
+    [`${threeRows}:1001:${ani}:${midnight - 5_000_000}`, threeRowsFiles[0]!, 'three rows, the b-leg'],
+    [`${threeRows}:1002:${ani}:${midnight - 4_940_000 + 300}`, threeRowsFiles[1]!, 'three rows, the transfer'],
+    [`${sixRows}:1001:${ani}:${midnight - 29_000}`, sixRowsFiles.first1001, 'six rows: 1001 before midnight (Dec/05)'],
+    [`${sixRows}:1002:${ani}:${midnight + 21_000}`, sixRowsFiles.only1002, 'six rows: 1002 after midnight (Dec/06)'],
+    [`${sixRows}:1001:${ani}:${midnight + 59_000}`, sixRowsFiles.back1001, 'six rows: 1001 again, closest start over both days'],
+    [`${sixRows}:1001:${ani}:${midnight + 20_000}`, sixRowsFiles.back1001, '20 s after midnight is closer to the Dec/06 file'],
+    [`${sixRows}:1001:${ani}:${midnight - 1}`, sixRowsFiles.first1001, 'just before midnight is closer to the Dec/05 file'],
+    [`${legacy}:1003:${ani}:${midnight - 9_000_000}`, legacyFile, 'a UUID dialogId still finds xml_cdr_uuid']
+  ] as const
+  for (const [legId, file, why] of cases) {
+    const res = await get(legId)
+    t.equal(res.statusCode, 200, why)
+    if (res.statusCode !== 200) t.comment(res.body)
+    t.equal(res.headers['content-type'], 'audio/wav', why)
+    t.ok(res.rawPayload.equals(file.bytes), `${why}: the body is that file`)
+  }
+  const res = await get(`${sixRows}:1002:${ani}:${midnight}`)
+  const out = join(outside, 'served-1002.wav')
+  await writeFile(out, res.rawPayload)
+  t.same(await soxSamples(out), await soxSamples(sixRowsFiles.only1002.path), 'sox reads the samples of the Dec/06 file')
+})
+
+t.test('the dialogId is compared in full: no other call of the day, no prefix of ours', async (t) => {
+  const prefix = 'a84b4c76e66710'
+  for (const legId of [`${prefix}:1001:${ani}:${midnight}`, `${prefix}@pc33:1001:${ani}:${midnight}`, `${oneRow}:1002:${ani}:${midnight}`]) {
+    const res = await get(legId)
+    t.equal(res.statusCode, 404, legId)
+    t.match(res.json(), { statusCode: 404, code: 'GW_ERR_LEG_NOT_FOUND' })
+  }
+  const upper = await get(`${oneRow.toUpperCase()}:1001:${ani}:${midnight}`)
+  t.equal(upper.statusCode, 404, 'the database compares Call-IDs exactly, as SIP does')
+})
+
+t.test('a dialogId that is not a UUID never reaches a ::uuid cast', async (t) => {
+  const dataDir = (await cdr`select current_setting('data_directory') as dir`)[0]!.dir as string
+  const serverLog = join(dirname(dataDir), 'server.log')
+  const errorsBefore = (await readFile(serverLog, 'utf8')).match(/invalid input syntax for type uuid/g)?.length ?? 0
+  const weird = ['no-such-call@nowhere.example', 'x!y%z*_+`~(a)<b>[c]?{d}-e.f@host', '12345', '{f81d4fae-7dec-11d0-a765-00a0c91e6bf6}', 'F81D4FAE7DEC11D0A76500A0C91E6BF6']
+  for (const dialogId of weird) {
+    const res = await get(`${dialogId}:1001:${ani}:${midnight}`)
+    t.equal(res.statusCode, 404, dialogId)
+    t.match(res.json(), { statusCode: 404, error: 'Not Found', code: 'GW_ERR_LEG_NOT_FOUND' }, dialogId)
+  }
+  t.equal(logLines.filter((l) => Number(l.level) >= 50).length, 0, 'nothing logged at error')
+  const errorsAfter = (await readFile(serverLog, 'utf8')).match(/invalid input syntax for type uuid/g)?.length ?? 0
+  t.equal(errorsAfter, errorsBefore, 'the database logged no uuid cast error')
+  // The check above can fail: the same cast asked for by hand is logged.
+  await t.rejects(cdr`select ${'no-such-call@nowhere.example'}::uuid`)
+  const control = (await readFile(serverLog, 'utf8')).match(/invalid input syntax for type uuid/g)?.length ?? 0
+  t.equal(control, errorsBefore + 1, 'a real cast error does reach the server log')
+})
+
+t.test('each row is confined on its own: a refused record_path does not hide the call’s other files', async (t) => {
+  const callId = `${randomUUID()}@mixed.example.com`
+  const inRoot = await writeRecording(dec05, { dialogId: callId, agentExtension: '1001', ani, start: midnight - 100_000 })
+  const outsideFile = await writeRecording(outside, { dialogId: callId, agentExtension: '1002', ani, start: midnight - 50_000 })
+  await insertCdrRow(cdr, { callId, recordPath: outside })
+  await insertCdrRow(cdr, { callId, recordPath: `${root}/../${outside.split('/').pop()}` })
+  await insertCdrRow(cdr, { callId, recordPath: dec05 })
+  const served = await get(`${callId}:1001:${ani}:${midnight - 100_000}`)
+  t.equal(served.statusCode, 200)
+  t.ok(served.rawPayload.equals(inRoot.bytes))
+  const refused = await get(`${callId}:1002:${ani}:${midnight - 50_000}`)
+  t.equal(refused.statusCode, 404, 'the file outside the root is not served')
+  t.notOk(refused.rawPayload.includes(outsideFile.bytes.subarray(44, 200)))
+  const warnings = logLines.filter((l) => l.level === 40 && JSON.stringify(l.refused ?? {}).includes(outside))
+  t.ok(warnings.length >= 2, 'both outside paths are logged at warn')
+})
+
+t.test('MP3 recordings: listed as legs, refused with a 415 naming the format, never sent as WAV', async (t) => {
+  const callId = `${randomUUID()}@mp3.example.com`
+  const wav = await writeRecording(outside, { dialogId: callId, agentExtension: '1001', ani, start: midnight - 200_000 })
+  const mp3Name = recordingFileName({ dialogId: callId, agentExtension: '1001', ani, start: midnight - 200_000 }).replace(/\.wav$/, '.mp3')
+  await promisify(execFile)('lame', ['--quiet', '-b', '16', wav.path, join(dec05, mp3Name)])
+  // The same leg in both formats (a script converting after the call): the WAV is served.
+  const both = await writeRecording(dec05, { dialogId: callId, agentExtension: '1002', ani, start: midnight - 150_000 })
+  await promisify(execFile)('lame', ['--quiet', '-b', '16', both.path, both.path.replace(/\.wav$/, '.mp3')])
+  // MP3 bytes under a .wav name.
+  const disguised = join(dec05, recordingFileName({ dialogId: callId, agentExtension: '1003', ani, start: midnight - 100_000 }))
+  await writeFile(disguised, await readFile(join(dec05, mp3Name)))
+  await insertCdrRow(cdr, { callId, recordPath: dec05 })
+
+  for (const method of ['GET', 'HEAD'] as const) {
+    const res = await get(`${callId}:1001:${ani}:${midnight - 200_000}`, method)
+    t.equal(res.statusCode, 415, method)
+    t.not(res.headers['content-type'], 'audio/wav')
+    if (method === 'GET') {
+      t.match(res.json(), {
+        statusCode: 415,
+        error: 'Unsupported Media Type',
+        code: 'GW_ERR_UNSUPPORTED_FORMAT',
+        message: `Recording ${JSON.stringify(mp3Name)} is MP3 (audio/mpeg), which this gateway does not serve`
+      })
+    }
+  }
+  const preferred = await get(`${callId}:1002:${ani}:${midnight - 150_000}`)
+  t.equal(preferred.statusCode, 200)
+  t.ok(preferred.rawPayload.equals(both.bytes), 'the WAV of a leg stored in both formats')
+  const sniffed = await get(`${callId}:1003:${ani}:${midnight - 100_000}`)
+  t.equal(sniffed.statusCode, 415)
+  t.match(sniffed.json(), { code: 'GW_ERR_UNSUPPORTED_FORMAT', message: /\.wav" is MP3/ })
+})
