@@ -1,6 +1,7 @@
 import { cpus } from 'node:os'
 import { runRetrievalBench } from './retrieval.js'
 import { runPushBench } from './push.js'
+import { runEfswitchIndexBench } from './efswitch-index.js'
 
 /*
  * `npm run bench [name ...]`: figures, not assertions. Each module prints its own figures with their
@@ -8,7 +9,8 @@ import { runPushBench } from './push.js'
  */
 const BENCHES: Record<string, () => Promise<void>> = {
   retrieval: runRetrievalBench,
-  push: runPushBench
+  push: runPushBench,
+  'efswitch-index': runEfswitchIndexBench
 }
 
 const wanted = process.argv.slice(2)

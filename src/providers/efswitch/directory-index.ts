@@ -1,3 +1,4 @@
+import type { Dir } from 'node:fs'
 import { opendir, stat } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
 import { errnoCode, fileSystemError } from './fs-errors.js'
@@ -10,30 +11,39 @@ import { dialogKey, dialogKeyOfFileName } from './recording-file-name.js'
  * again only when it may have changed.
  *
  * "May have changed" is told by the directory's mtime, which every create, rename or delete in it
- * moves: a look-up stats the directory (microseconds) and lists it again when the mtime moved. A
- * timestamp is only as fine as the file system keeps it (ext4, xfs, tmpfs: nanoseconds from a clock that
- * ticks every few ms; some network file systems: a second), so a file created in the same tick as our
- * listing started can leave the mtime as it was. A listing is therefore trusted on an unchanged mtime for
- * good only once it started at least MTIME_GRANULARITY_MS after that mtime; before that, for REUSE_MS,
- * and then it is taken again. So a look-up sees every file that existed one second before it (and
- * usually every file that existed when it began), and yesterday's directory is listed once.
+ * moves: a look-up stats the directory (microseconds) and lists it again when the mtime moved, unless
+ * the last listing is younger than twice its own duration (so a directory that changes all the time is
+ * listed at most a third of the time, and a small one at once). A timestamp is only as fine as the file
+ * system keeps it (ext4, xfs, tmpfs: nanoseconds from a clock that ticks every few ms; some network file
+ * systems: a second), so a file created in the same tick as our listing started can leave the mtime as
+ * it was. A listing is therefore trusted on an unchanged mtime for good only once it started at least
+ * MTIME_GRANULARITY_MS after that mtime; before that, for REUSE_MS, and then it is taken again.
+ *
+ * Together: a look-up sees every file that existed half a second before it (every file, when the
+ * directory is small or quiet), unless it waits for a listing that takes longer than that; yesterday's
+ * directory is listed once.
  */
 
 /** The coarsest mtime granularity allowed for (a second: ext3, HFS+, many network file systems). */
 export const MTIME_GRANULARITY_MS = 1_000
-/** How long a listing not yet trusted for good (see above) is reused: at most two such listings a second. */
+/** The longest a listing is reused without being sure it is complete (see above): half a second. */
 export const REUSE_MS = 500
 /** Entries fetched per read of the directory: fewer round trips to the thread pool than the default 32. */
-const READ_BATCH = 1_024
+const READ_BATCH = 4_096
 
 export interface DirectoryListing {
-  /** File names that can be recordings, by dialogKey (the dialogId lower-cased). */
-  readonly groups: ReadonlyMap<string, readonly string[]>
+  /**
+   * File names that can be recordings, by dialogKey (the dialogId lower-cased). Most calls have one
+   * file in a day directory: that name is stored as is, an array only for two or more (less memory).
+   */
+  readonly groups: ReadonlyMap<string, string | readonly string[]>
   readonly names: number
   /** The directory's mtime as seen just before the listing started (NaN when it does not exist). */
   readonly mtimeMs: number
   /** Date.now() when the listing started. */
   readonly startedAt: number
+  /** How long the listing took. */
+  readonly durationMs: number
 }
 
 export interface ListingReport {
@@ -51,7 +61,7 @@ export interface DirectoryIndexOptions {
   readonly onListing?: (report: ListingReport) => void
 }
 
-const EMPTY: ReadonlyMap<string, readonly string[]> = new Map()
+const EMPTY: ReadonlyMap<string, string | readonly string[]> = new Map()
 
 /** Waits for `work` but gives up when `signal` aborts; the work itself goes on for its other waiters. */
 function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -86,7 +96,8 @@ export class DirectoryIndex {
   /** Names in `dir` (a real path inside the recordings root) whose dialogId is `dialogId`, any case. */
   async namesOf(dir: string, dialogId: string, signal?: AbortSignal): Promise<readonly string[]> {
     const listing = await unlessAborted(this.#current(dir), signal)
-    return listing.groups.get(dialogKey(dialogId)) ?? []
+    const names = listing.groups.get(dialogKey(dialogId))
+    return names === undefined ? [] : typeof names === 'string' ? [names] : names
   }
 
   /** Names held over all directories (what EFSWITCH_INDEX_MAX_ENTRIES bounds). */
@@ -107,12 +118,18 @@ export class DirectoryIndex {
       // Gone (a day directory removed by retention): nothing in it, and nothing worth keeping.
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         this.#cache?.delete(dir)
-        return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt: Date.now() }
+        return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt: Date.now(), durationMs: 0 }
       }
       throw fileSystemError('cannot read the recordings directory', err)
     }
-    if (cached !== undefined && cached.mtimeMs === mtimeMs) {
-      if (cached.startedAt - mtimeMs >= MTIME_GRANULARITY_MS || Date.now() - cached.startedAt < REUSE_MS) return cached
+    if (cached !== undefined) {
+      const age = Date.now() - cached.startedAt
+      if (cached.mtimeMs === mtimeMs) {
+        if (cached.startedAt - mtimeMs >= MTIME_GRANULARITY_MS || age < REUSE_MS) return cached
+      } else if (age < Math.min(2 * cached.durationMs, REUSE_MS)) {
+        // Changed, but listed so recently that listing again now would list most of the time.
+        return cached
+      }
     }
     // Another look-up may have started the listing while this one was in stat().
     const started = this.#listing.get(dir)
@@ -124,28 +141,36 @@ export class DirectoryIndex {
 
   async #list(dir: string, mtimeMs: number): Promise<DirectoryListing> {
     const startedAt = Date.now()
-    const groups = new Map<string, string[]>()
+    const groups = new Map<string, string | string[]>()
     let names = 0
+    let handle: Dir | undefined
     try {
-      // Streaming: memory grows with the names kept, never with a buffered array of every entry.
-      for await (const entry of await opendir(dir, { bufferSize: READ_BATCH })) {
+      // Streaming, one batch of entries per read: memory grows with the names kept, never with a
+      // buffered array of every entry. (A `for await` over the Dir costs a generator step per entry,
+      // half again the time of the listing.)
+      handle = await opendir(dir, { bufferSize: READ_BATCH })
+      for (let entry = await handle.read(); entry !== null; entry = await handle.read()) {
         const key = dialogKeyOfFileName(entry.name)
         if (key === null) continue
         const group = groups.get(key)
-        if (group === undefined) groups.set(key, [entry.name])
+        if (group === undefined) groups.set(key, entry.name)
+        else if (typeof group === 'string') groups.set(key, [group, entry.name])
         else group.push(entry.name)
         names++
       }
     } catch (err) {
       const code = errnoCode(err)
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt }
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt, durationMs: 0 }
       throw fileSystemError('cannot list the recordings directory', err)
+    } finally {
+      await handle?.close().catch(() => {})
     }
-    const listing: DirectoryListing = { groups, names, mtimeMs, startedAt }
+    const durationMs = Date.now() - startedAt
+    const listing: DirectoryListing = { groups, names, mtimeMs, startedAt, durationMs }
     const kept = names <= this.#maxEntries
     if (kept) this.#cache?.set(dir, listing)
     else this.#cache?.delete(dir)
-    this.#onListing?.({ dir, names, durationMs: Date.now() - startedAt, kept })
+    this.#onListing?.({ dir, names, durationMs, kept })
     return listing
   }
 }

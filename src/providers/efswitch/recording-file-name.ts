@@ -42,11 +42,14 @@ export function parseRecordingFileName(name: string): RecordingFileName | null {
 export function dialogKeyOfFileName(name: string): string | null {
   const colon = name.indexOf(':')
   if (colon <= 0 || !SUFFIX.test(name)) return null
-  return name.slice(0, colon).toLowerCase()
+  return dialogKey(name.slice(0, colon))
 }
 
+const UPPER_CASE = /[A-Z]/
+
+/** The dialogId lower-cased; most are lower-case already and then cost no new string. */
 export function dialogKey(dialogId: string): string {
-  return dialogId.toLowerCase()
+  return UPPER_CASE.test(dialogId) ? dialogId.toLowerCase() : dialogId
 }
 
 /** UUIDs compare case-insensitively; the database may print them differently from how CX sent them. */
