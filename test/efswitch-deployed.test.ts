@@ -6,7 +6,8 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { appendFileSync } from 'node:fs'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
@@ -16,6 +17,7 @@ import { loadConfig } from '../src/config.js'
 import { soxSamples } from './helpers/sox.js'
 import { startPostgres } from './helpers/postgres.js'
 import { createCdrTable, insertCdrRow, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import { dataOf, findChunk, setDataSize, setRiffSize } from './helpers/wav-craft.js'
 
 const pg = await startPostgres()
 t.teardown(() => pg.close())
@@ -204,4 +206,66 @@ t.test('MP3 recordings: listed as legs, refused with a 415 naming the format, ne
   const sniffed = await get(`${callId}:1003:${ani}:${midnight - 100_000}`)
   t.equal(sniffed.statusCode, 415)
   t.match(sniffed.json(), { code: 'GW_ERR_UNSUPPORTED_FORMAT', message: /\.wav" is MP3/ })
+})
+
+t.test('a file still being written is served as far as it is written, never promising more', async (t) => {
+  const live = await gateway({ LEG_CACHE_TTL_MS: '0' })
+  const callId = `${randomUUID()}@growing.example.com`
+  const start = midnight - 60_000
+  const whole = await writeRecording(outside, { dialogId: callId, agentExtension: '1001', ani, start, seconds: 3, freq: 440 })
+  const data = dataOf(whole.bytes)
+  const path = join(dec05, recordingFileName({ dialogId: callId, agentExtension: '1001', ani, start }))
+  await insertCdrRow(cdr, { callId, recordPath: dec05 })
+  const url = `/recordings/${encodeURIComponent(`${callId}:1001:${ani}:${start}`)}`
+  const header = whole.bytes.subarray(0, whole.bytes.length - data.length)
+
+  /** What a served body says about itself, and the samples sox reads from it. */
+  async function served(res: Awaited<ReturnType<typeof live.inject>>, why: string): Promise<number> {
+    t.equal(res.statusCode, 200, why)
+    const body = res.rawPayload
+    t.equal(Number(res.headers['content-length']), body.length, `${why}: Content-Length is what is sent`)
+    t.equal(body.readUInt32LE(4), body.length - 8, `${why}: the RIFF size is what follows it`)
+    const dataChunk = findChunk(body, 'data')
+    t.equal(dataChunk.size, body.length - dataChunk.offset - 8, `${why}: the data size is what follows it`)
+    t.ok(dataOf(body).equals(data.subarray(0, dataChunk.size)), `${why}: the samples written so far`)
+    return dataChunk.size
+  }
+
+  for (const placeholder of [0xffffffff, 0]) {
+    // The recorder's header before it knows the length, and the first 10,001 bytes (half a sample more).
+    await writeFile(path, Buffer.concat([setRiffSize(setDataSize(header, placeholder), placeholder), data.subarray(0, 10_001)]))
+    t.equal(await served(await live.inject({ method: 'GET', url }), `placeholder ${placeholder}`), 10_000, 'whole samples only')
+    await appendFile(path, data.subarray(10_001, 20_000))
+    t.equal(await served(await live.inject({ method: 'GET', url }), `placeholder ${placeholder}, grown`), 20_000)
+  }
+  const out = join(outside, 'growing-served.wav')
+  await writeFile(out, (await live.inject({ method: 'GET', url })).rawPayload)
+  t.same(await soxSamples(out), (await soxSamples(whole.path)).subarray(0, 10_000), 'sox reads the 10,000 samples written so far')
+
+  // Growing while it is asked for: between the header's read and the audio's, the file gets longer.
+  let written = 20_000
+  const appender = setInterval(() => {
+    if (written >= data.length) return
+    const next = Math.min(data.length, written + 1_601)
+    appendFileSync(path, data.subarray(written, next))
+    written = next
+  }, 5)
+  try {
+    const sizes: number[] = []
+    for (let i = 0; i < 12; i++) {
+      sizes.push(await served(await live.inject({ method: 'GET', url }), `request ${i} while growing`))
+      const tail = await live.inject({ method: 'GET', url, headers: { range: 'bytes=-100' } })
+      t.equal(tail.statusCode, 206)
+      t.equal(tail.rawPayload.length, 100)
+      t.match(tail.headers['content-range'], /^bytes \d+-\d+\/\d+$/)
+    }
+    t.ok(sizes.every((size, i) => i === 0 || size >= sizes[i - 1]!), 'never shorter than before')
+  } finally {
+    clearInterval(appender)
+  }
+  // Finished: the recorder writes the real sizes; the whole file is served as it is.
+  await writeFile(path, whole.bytes)
+  const done = await live.inject({ method: 'GET', url })
+  t.equal(done.statusCode, 200)
+  t.ok(done.rawPayload.equals(whole.bytes))
 })
