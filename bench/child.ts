@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { Pool } from 'undici'
-import { startEleveoSimulator, type SimEleveoLeg } from '../test/simulators/eleveo.js'
+import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
 import { BENCH_PASSWORD, BENCH_USER } from './common.js'
 
 /*

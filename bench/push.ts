@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { request } from 'undici'
-import { startCxSimulator, type SimVoiceActivity } from '../test/simulators/cx.js'
-import type { SimEleveoLeg } from '../test/simulators/eleveo.js'
+import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
+import type { SimEleveoLeg } from '../simulators/eleveo.js'
 import { BENCH_PASSWORD, BENCH_USER, buildService, mb, report, rssOf, startChild, startGateway, type Child } from './common.js'
 
 /*
@@ -15,7 +15,7 @@ import { BENCH_PASSWORD, BENCH_USER, buildService, mb, report, rssOf, startChild
  * POST /admin/push-runs and its duration read from the run report.
  *
  * Lower bound: the run cannot be faster than its slowest pipeline stage at full concurrency,
- * max(calls x latency / ELEVEO_CONCURRENCY, legs x latency / CX_CONCURRENCY), plus reading the
+ * max(calls x latency / VENDOR_CONCURRENCY, legs x latency / CX_CONCURRENCY), plus reading the
  * voice-activity pages one after another (pages x latency).
  */
 
@@ -23,7 +23,7 @@ import { BENCH_PASSWORD, BENCH_USER, buildService, mb, report, rssOf, startChild
 const CALLS = Number(process.env.BENCH_PUSH_CALLS ?? 10_000)
 const LEGS_PER_CALL = 3
 const LATENCY_MS = 20
-const ELEVEO_CONCURRENCY = 8
+const VENDOR_CONCURRENCY = 8
 const CX_CONCURRENCY = 4
 /** The client asks for pages this big (CxClient's default). */
 const PAGE_SIZE = 500
@@ -137,8 +137,8 @@ export async function runPushBench(): Promise<void> {
       ELEVEO_BASE_URL: eleveo.url,
       ELEVEO_USERNAME: BENCH_USER,
       ELEVEO_PASSWORD: BENCH_PASSWORD,
-      ELEVEO_CONCURRENCY: String(ELEVEO_CONCURRENCY),
-      ELEVEO_PROCESSING_DELAY_S: '0',
+      VENDOR_CONCURRENCY: String(VENDOR_CONCURRENCY),
+      PROCESSING_DELAY_S: '0',
       CX_BASE_URL: cx.url,
       CX_TOKEN_URL: cx.tokenUrl,
       CX_CLIENT_ID: 'cim',
@@ -170,9 +170,9 @@ export async function runPushBench(): Promise<void> {
 
     const legsTotal = CALLS * LEGS_PER_CALL
     const pages = Math.ceil(legsTotal / PAGE_SIZE) + 1
-    const lowerBoundMs = Math.max((CALLS * LATENCY_MS) / ELEVEO_CONCURRENCY, (legsTotal * LATENCY_MS) / CX_CONCURRENCY) + pages * LATENCY_MS
+    const lowerBoundMs = Math.max((CALLS * LATENCY_MS) / VENDOR_CONCURRENCY, (legsTotal * LATENCY_MS) / CX_CONCURRENCY) + pages * LATENCY_MS
     const ratio = run.durationMs / lowerBoundMs
-    console.log(`push: ${CALLS} calls x ${LEGS_PER_CALL} legs, ${LATENCY_MS} ms latency in Eleveo and CX, ELEVEO_CONCURRENCY=${ELEVEO_CONCURRENCY}, CX_CONCURRENCY=${CX_CONCURRENCY}`)
+    console.log(`push: ${CALLS} calls x ${LEGS_PER_CALL} legs, ${LATENCY_MS} ms latency in Eleveo and CX, VENDOR_CONCURRENCY=${VENDOR_CONCURRENCY}, CX_CONCURRENCY=${CX_CONCURRENCY}`)
     report('run status', run.status + (run.error ? ` (${run.error})` : ''), 'ok', run.status === 'ok')
     report('links accepted by CX (unique / received)', `${stats.unique} / ${stats.received}`, `${legsTotal} / ${legsTotal}`, stats.unique === legsTotal && stats.received === legsTotal)
     report('run duration', `${(run.durationMs / 1000).toFixed(1)} s`, '', null)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { makeTone, soxConcat } from '../test/helpers/sox.js'
-import type { SimEleveoLeg } from '../test/simulators/eleveo.js'
+import type { SimEleveoLeg } from '../simulators/eleveo.js'
 import { BENCH_AUTH, BENCH_PASSWORD, BENCH_USER, buildService, median, mb, report, rssOf, startChild, startGateway, type Child } from './common.js'
 
 /*

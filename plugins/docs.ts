@@ -17,13 +17,14 @@ declare module 'fastify' {
   }
 }
 
-/** openapi.yaml sits at the repository root: one level above plugins/, two above dist/plugins/. */
+/**
+ * openapi.yaml sits one level above plugins/: at the repository root when running from source, and in
+ * dist/ when built (the build copies it there, so the output mirrors the source).
+ */
 export function findSpecification(): string {
-  for (const rel of ['../openapi.yaml', '../../openapi.yaml']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url))
-    if (existsSync(path)) return path
-  }
-  throw new Error('openapi.yaml not found next to the application (expected at the repository root)')
+  const path = fileURLToPath(new URL('../openapi.yaml', import.meta.url))
+  if (!existsSync(path)) throw new Error(`openapi.yaml not found at ${path} (npm run build copies it into dist/)`)
+  return path
 }
 
 /** `/recordings/{legId}` → `/recordings/:legId`. */

@@ -1,16 +1,13 @@
 import fp from 'fastify-plugin'
-import { RecordingResolver } from '../src/http/recording-resolver.js'
 import { createProvider } from '../src/providers/index.js'
 import { InstrumentedProvider } from '../src/providers/instrumented.js'
-import type { LegCache } from '../src/providers/leg-cache.js'
 import type { RecordingProvider } from '../src/providers/types.js'
+import { RecordingResolver } from '../src/retrieval/recording-resolver.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The configured recording vendor (uncached). */
     provider: RecordingProvider
-    /** Cached, shared look-ups of a call's legs (LEG_CACHE_TTL_MS). */
-    legs: LegCache
     /** Leg ID → servable virtual WAV, with leg and layout caches. */
     recordings: RecordingResolver
   }
@@ -24,7 +21,7 @@ export interface ProviderPluginOptions {
 export default fp<ProviderPluginOptions>(
   async (app, opts) => {
     const owned = opts.provider === undefined
-    const raw = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.vendor }), app.metrics)
+    const raw = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.recorder.vendor }), app.metrics)
     // Everything (retrieval, push job, readiness) goes through the metered provider.
     const provider = new InstrumentedProvider(raw, app.metrics)
     const recordings = new RecordingResolver(provider, {
@@ -32,7 +29,6 @@ export default fp<ProviderPluginOptions>(
       recheckBeyondMs: app.config.push.matchToleranceMs
     })
     app.decorate('provider', provider)
-    app.decorate('legs', recordings.legs)
     app.decorate('recordings', recordings)
     // Runs after the HTTP server has stopped and in-flight responses have finished.
     if (owned) app.addHook('onClose', async () => provider.close())

@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import { AsyncTask, SimpleIntervalJob, ToadScheduler } from 'toad-scheduler'
-import { createCxClient } from '../src/cx/client.js'
-import type { Leadership } from '../src/jobs/leadership.js'
+import { whenPushing } from '../src/config.js'
+import { createCxClient, type CxClient } from '../src/cx/client.js'
+import type { Leadership } from '../src/state/leadership.js'
 import type { CxPort } from '../src/jobs/push-links.js'
 import { PushRunner, RunInProgressError } from '../src/jobs/push-runner.js'
 import { meteredStateStore } from '../src/metrics.js'
@@ -30,16 +31,19 @@ export interface SchedulerPluginOptions {
  */
 export default fp<SchedulerPluginOptions>(
   async (app, opts) => {
-    const { config } = app
+    const config = whenPushing(app.config)
     const store = app.stateStore
-    if (!config.push.enabled || store === null) {
+    // The state plugin opens a store exactly when CX is configured.
+    if (config === null || store === null) {
       app.decorate('pushRunner', null)
       app.log.info('pushing to CX is disabled (CX_BASE_URL is not set)')
       return
     }
-    const client = opts.cx ? null : createCxClient(config)
-    const cx: CxPort | null = opts.cx ?? client
-    if (cx === null) throw new Error('pushing is enabled but no CX client could be built')
+    // A CX adapter passed in (tests) belongs to the caller; one built here is closed here.
+    let client: CxClient | null = null
+    let cx: CxPort
+    if (opts.cx) cx = opts.cx
+    else cx = client = createCxClient(config.cx)
 
     const log = app.log.child({ component: 'push' })
     const runner = new PushRunner({

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { soleInstance, type Leadership } from '../src/jobs/leadership.js'
+import { soleInstance, type Leadership } from '../src/state/leadership.js'
 import { FileStateStore } from '../src/state/file-store.js'
 import { PgLeadership } from '../src/state/pg-leadership.js'
 import { PostgresStateStore } from '../src/state/postgres-store.js'
@@ -32,7 +32,7 @@ export default fp<StatePluginOptions>(
       app.decorate('pushLeadership', opts.leadership ?? soleInstance)
       return
     }
-    if (!app.config.push.enabled) {
+    if (app.config.cx === null) {
       app.decorate('stateStore', null)
       app.decorate('pushLeadership', soleInstance)
       return

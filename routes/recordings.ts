@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
-import { RangeNotSatisfiableError } from '../src/errors.js'
-import { ClientClosedError } from '../src/http/client-closed.js'
+import { ClientClosedError, RangeNotSatisfiableError } from '../src/errors.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
 import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
 

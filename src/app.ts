@@ -72,6 +72,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   })
 
   app.decorate('config', config)
+  for (const warning of config.warnings) app.log.warn(warning)
   await app.register(errorsPlugin)
   await app.register(metricsPlugin)
   // These three act on routes as they are registered (shedding, rate limits, signed links, route

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import type { VendorName } from './providers/types.js'
+import { redactUrl } from './auth/redact.js'
 
 /**
  * The whole configuration, typed. Built once from the environment at start-up (loadConfig) or
@@ -11,43 +11,18 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   instanceId: string
 
-  vendor: VendorName
-  eleveo: {
-    baseUrl: string | null
-    username: string | null
-    password: string | null
-    timeoutMs: number
-    concurrency: number
-    processingDelayS: number
-  }
-  efswitch: {
-    databaseUrl: string | null
-    recordingsRoot: string | null
-    pathQuery: string
-    /** Client-side deadline (and statement_timeout) of every query to the switch's database. */
-    queryTimeoutMs: number
-    /** File names the day-directory index keeps in memory, over all directories (LRU). */
-    indexMaxEntries: number
-  }
+  /** The recording vendor (RECORDING_VENDOR) with the settings it needs, all present. */
+  recorder: RecorderConfig
   legCacheTtlMs: number
 
-  cx: {
-    baseUrl: string | null
-    tokenUrl: string | null
-    clientId: string | null
-    clientSecret: string | null
-    username: string | null
-    password: string | null
-    apiToken: string | null
-    senderId: string
-    activityType: string
-    concurrency: number
-    timeoutMs: number
-  }
+  /** Null when CX_BASE_URL is unset: no pushing (no scheduler, no state); the service only serves recordings. */
+  cx: CxConfig | null
   publicBaseUrl: string
   push: {
-    /** False when no CX is configured: the service then only serves recordings. */
-    enabled: boolean
+    /** VENDOR_CONCURRENCY: vendor look-ups at once during a push run (any vendor). */
+    vendorConcurrency: number
+    /** PROCESSING_DELAY_S: windows end this long before now, while the recorder stores a call. */
+    processingDelayS: number
     intervalS: number
     defaultWindowS: number
     maxWindowS: number
@@ -74,6 +49,48 @@ export interface Config {
   trustProxy: boolean | number | string
   /** Bearer token required by GET /metrics; null leaves /metrics open (keep it off the public network). */
   metricsToken: string | null
+  /** Things an operator should fix that do not stop start-up (old variable names); logged once by buildApp. */
+  warnings: readonly string[]
+}
+
+/** Eleveo reached through its REST API. */
+export interface EleveoRestConfig {
+  vendor: 'eleveo'
+  api: 'rest'
+  baseUrl: string
+  username: string | null
+  password: string | null
+  timeoutMs: number
+}
+
+/** Eleveo, tagged by the interface it is reached through (more interfaces join this union). */
+export type EleveoConfig = EleveoRestConfig
+
+export interface EfswitchConfig {
+  vendor: 'efswitch'
+  databaseUrl: string
+  recordingsRoot: string
+  pathQuery: string
+  /** Client-side deadline (and statement_timeout) of every query to the switch's database. */
+  queryTimeoutMs: number
+  /** File names the day-directory index keeps in memory, over all directories (LRU). */
+  indexMaxEntries: number
+}
+
+export type RecorderConfig = EleveoConfig | EfswitchConfig
+
+/** How the gateway proves itself to CX: a fixed bearer, or Keycloak's password grant. */
+export type CxAuth =
+  | { kind: 'static'; token: string }
+  | { kind: 'keycloak'; tokenUrl: string; clientId: string; clientSecret: string | null; username: string; password: string }
+
+export interface CxConfig {
+  baseUrl: string
+  auth: CxAuth
+  senderId: string
+  activityType: string
+  concurrency: number
+  timeoutMs: number
 }
 
 export class ConfigError extends Error {
@@ -135,11 +152,6 @@ function url(env: Env, name: string): string | null {
   return raw.replace(/\/+$/, '')
 }
 
-/** Hides credentials in a URL so it can appear in an error message or a log line. */
-export function redactUrl(raw: string): string {
-  return raw.replace(/\/\/([^/@]*)@/, '//***@')
-}
-
 /*
  * Every CDR row of the call (one per channel: a-leg, b-legs, transfers), by the SIP Call-ID CX knows as
  * the dialogId, or by the CDR's own uuid as older set-ups used it. `$2` is the dialogId only when it is
@@ -174,63 +186,99 @@ function trustProxy(env: Env): boolean | number | string {
   return raw
 }
 
+/** The configuration of a gateway that pushes to CX, or null when CX_BASE_URL is unset. */
+export function whenPushing(config: Config): (Config & { cx: CxConfig }) | null {
+  return config.cx === null ? null : { ...config, cx: config.cx }
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-export function loadConfig(env: Env = process.env): Config {
-  const vendor = oneOf(env, 'RECORDING_VENDOR', ['eleveo', 'efswitch'] as const, 'eleveo')
-  const port = int(env, 'PORT', 3000, 0, 65535)
+/** Settings renamed because they were never Eleveo's alone: old name → new name. */
+const RENAMED = { ELEVEO_CONCURRENCY: 'VENDOR_CONCURRENCY', ELEVEO_PROCESSING_DELAY_S: 'PROCESSING_DELAY_S' } as const
 
+/** The environment with old names copied to their new ones (the new name wins), and a warning for each. */
+function withRenamed(env: Env, warnings: string[]): Env {
+  const out: Env = { ...env }
+  for (const [old, current] of Object.entries(RENAMED)) {
+    if (str(env, old) === null) continue
+    if (str(env, current) === null) {
+      out[current] = env[old]
+      warnings.push(`${old} is deprecated: set ${current} instead (same meaning, it applies to every vendor)`)
+    } else {
+      warnings.push(`${old} is deprecated and ignored: ${current} is set`)
+    }
+  }
+  return out
+}
+
+function recorderConfig(env: Env): RecorderConfig {
+  const vendor = oneOf(env, 'RECORDING_VENDOR', ['eleveo', 'efswitch'] as const, 'eleveo')
+  // Every vendor's settings are read (and a bad value refused) whichever vendor is chosen.
+  const eleveoBaseUrl = url(env, 'ELEVEO_BASE_URL')
   const eleveo = {
-    baseUrl: url(env, 'ELEVEO_BASE_URL'),
     username: str(env, 'ELEVEO_USERNAME'),
     password: str(env, 'ELEVEO_PASSWORD'),
-    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
-    concurrency: int(env, 'ELEVEO_CONCURRENCY', 8, 1, 1000),
-    processingDelayS: int(env, 'ELEVEO_PROCESSING_DELAY_S', 600, 0)
+    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
   }
+  const databaseUrl = url(env, 'EFSWITCH_DATABASE_URL')
+  const recordingsRoot = str(env, 'EFSWITCH_RECORDINGS_ROOT')
   const efswitch = {
-    databaseUrl: url(env, 'EFSWITCH_DATABASE_URL'),
-    recordingsRoot: str(env, 'EFSWITCH_RECORDINGS_ROOT'),
     pathQuery: pathQuery(env),
     queryTimeoutMs: int(env, 'EFSWITCH_QUERY_TIMEOUT_MS', 5_000, 1, MAX_TIMER_MS),
     indexMaxEntries: int(env, 'EFSWITCH_INDEX_MAX_ENTRIES', 1_000_000, 0, 100_000_000)
   }
-  if (vendor === 'eleveo' && eleveo.baseUrl === null) {
-    throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
+  switch (vendor) {
+    case 'eleveo':
+      if (eleveoBaseUrl === null) throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
+      return { vendor, api: 'rest', baseUrl: eleveoBaseUrl, ...eleveo }
+    case 'efswitch':
+      if (databaseUrl === null) throw new ConfigError('EFSWITCH_DATABASE_URL', 'required when RECORDING_VENDOR=efswitch')
+      if (recordingsRoot === null) throw new ConfigError('EFSWITCH_RECORDINGS_ROOT', 'required when RECORDING_VENDOR=efswitch')
+      return { vendor, databaseUrl, recordingsRoot, ...efswitch }
   }
-  if (vendor === 'efswitch') {
-    if (efswitch.databaseUrl === null) {
-      throw new ConfigError('EFSWITCH_DATABASE_URL', 'required when RECORDING_VENDOR=efswitch')
-    }
-    if (efswitch.recordingsRoot === null) {
-      throw new ConfigError('EFSWITCH_RECORDINGS_ROOT', 'required when RECORDING_VENDOR=efswitch')
-    }
-  }
+}
 
-  const cx = {
-    baseUrl: url(env, 'CX_BASE_URL'),
-    tokenUrl: url(env, 'CX_TOKEN_URL'),
-    clientId: str(env, 'CX_CLIENT_ID'),
-    clientSecret: str(env, 'CX_CLIENT_SECRET'),
-    username: str(env, 'CX_USERNAME'),
-    password: str(env, 'CX_PASSWORD'),
-    apiToken: str(env, 'CX_API_TOKEN'),
+/** Null when CX_BASE_URL is unset; its other settings are still checked, so a typo never waits for the day it matters. */
+function cxConfig(env: Env): CxConfig | null {
+  const baseUrl = url(env, 'CX_BASE_URL')
+  const tokenUrl = url(env, 'CX_TOKEN_URL')
+  const clientId = str(env, 'CX_CLIENT_ID')
+  const clientSecret = str(env, 'CX_CLIENT_SECRET')
+  const username = str(env, 'CX_USERNAME')
+  const password = str(env, 'CX_PASSWORD')
+  const apiToken = str(env, 'CX_API_TOKEN')
+  const rest = {
     senderId: str(env, 'CX_SENDER_ID') ?? 'cx-recording-gateway',
     activityType: str(env, 'CX_ACTIVITY_TYPE') ?? 'VOICE_RECORDING',
     concurrency: int(env, 'CX_CONCURRENCY', 4, 1, 1000),
     timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
   }
-  const pushEnabled = cx.baseUrl !== null
-  if (pushEnabled && cx.apiToken === null) {
-    for (const [name, value] of [
-      ['CX_TOKEN_URL', cx.tokenUrl],
-      ['CX_CLIENT_ID', cx.clientId],
-      ['CX_USERNAME', cx.username],
-      ['CX_PASSWORD', cx.password]
-    ] as const) {
-      if (value === null) throw new ConfigError(name, 'required when CX_BASE_URL is set and CX_API_TOKEN is not')
-    }
+  if (baseUrl === null) return null
+  if (apiToken !== null) return { baseUrl, auth: { kind: 'static', token: apiToken }, ...rest }
+  const missing = (name: string): never => {
+    throw new ConfigError(name, 'required when CX_BASE_URL is set and CX_API_TOKEN is not')
   }
+  const auth: CxAuth = {
+    kind: 'keycloak',
+    tokenUrl: tokenUrl ?? missing('CX_TOKEN_URL'),
+    clientId: clientId ?? missing('CX_CLIENT_ID'),
+    clientSecret,
+    username: username ?? missing('CX_USERNAME'),
+    password: password ?? missing('CX_PASSWORD')
+  }
+  return { baseUrl, auth, ...rest }
+}
+
+export function loadConfig(rawEnv: Env = process.env): Config {
+  const warnings: string[] = []
+  const env = withRenamed(rawEnv, warnings)
+  const recorder = recorderConfig(env)
+  const port = int(env, 'PORT', 3000, 0, 65535)
+  const vendorConcurrency = int(env, 'VENDOR_CONCURRENCY', 8, 1, 1000)
+  const processingDelayS = int(env, 'PROCESSING_DELAY_S', 600, 0)
+
+  const cx = cxConfig(env)
+  const pushEnabled = cx !== null
 
   const publicBaseUrl = url(env, 'PUBLIC_BASE_URL') ?? `http://localhost:${port}`
   if (pushEnabled && str(env, 'PUBLIC_BASE_URL') === null) {
@@ -251,14 +299,13 @@ export function loadConfig(env: Env = process.env): Config {
     host: str(env, 'HOST') ?? '0.0.0.0',
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     instanceId: str(env, 'INSTANCE_ID') ?? `${hostname()}:${process.pid}`,
-    vendor,
-    eleveo,
-    efswitch,
+    recorder,
     legCacheTtlMs: int(env, 'LEG_CACHE_TTL_MS', 30_000, 0),
     cx,
     publicBaseUrl,
     push: {
-      enabled: pushEnabled,
+      vendorConcurrency,
+      processingDelayS,
       intervalS: int(env, 'PUSH_INTERVAL_S', 60, 1, Math.floor(MAX_TIMER_MS / 1000)),
       defaultWindowS: int(env, 'PUSH_DEFAULT_WINDOW_S', 3600, 1),
       maxWindowS: int(env, 'PUSH_MAX_WINDOW_S', 3600, 1),
@@ -281,6 +328,7 @@ export function loadConfig(env: Env = process.env): Config {
     healthCheckIntervalMs: int(env, 'HEALTH_CHECK_INTERVAL_MS', 10_000, 100, MAX_TIMER_MS),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, MAX_TIMER_MS),
     trustProxy: trustProxy(env),
-    metricsToken: str(env, 'METRICS_TOKEN')
+    metricsToken: str(env, 'METRICS_TOKEN'),
+    warnings
   }
 }

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startCxSimulator, type SimVoiceActivity } from '../test/simulators/cx.js'
-import { startEleveoSimulator, type SimEleveoLeg } from '../test/simulators/eleveo.js'
+import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
+import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
 import { DEMO_CALLS, MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     ELEVEO_USERNAME: SIM_USER,
     ELEVEO_PASSWORD: SIM_PASSWORD,
     // The simulator's recordings are complete at once; a real Eleveo needs its processing time.
-    ELEVEO_PROCESSING_DELAY_S: '0',
+    PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
     CX_TOKEN_URL: cx.tokenUrl,
     // The simulator's default Keycloak client and user.

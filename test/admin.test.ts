@@ -64,6 +64,7 @@ t.test('POST starts a run, GET latest reports it; a second POST while it runs is
       },
       statSegment: (x, n, s) => p.statSegment(x, n, s),
       openSegment: (x, r, s) => p.openSegment(x, r, s),
+      describeSegment: (x) => p.describeSegment(x),
       ping: (s) => p.ping(s),
       close: () => p.close()
     })

@@ -1,5 +1,6 @@
 import { once } from 'node:events'
 import t from 'tap'
+import { buildApp } from '../src/app.js'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { startGatewayProcess } from './helpers/gateway-process.js'
 
@@ -35,7 +36,7 @@ t.test('settings that become timers are refused beyond what a Node timer holds',
     )
   }
   const config = loadConfig({ ...PUSH, CX_TIMEOUT_MS: String(MAX_TIMER_MS), PUSH_INTERVAL_S: '2147483' })
-  t.equal(config.cx.timeoutMs, MAX_TIMER_MS)
+  t.equal(config.cx?.timeoutMs, MAX_TIMER_MS)
   t.equal(config.push.intervalS, 2147483)
 })
 
@@ -64,19 +65,51 @@ t.test('the server process stops at a bad value with its name and exit code 1', 
   t.match(gw.lines.join(''), /Configuration error: PUSH_INTERVAL_S: expected 1\.\.2147483, got 2592000/)
 })
 
+t.test('VENDOR_CONCURRENCY and PROCESSING_DELAY_S: the old ELEVEO_* names still work, with a warning at start-up', async (t) => {
+  const renamed = loadConfig({ ...BASE, VENDOR_CONCURRENCY: '3', PROCESSING_DELAY_S: '30' })
+  t.match(renamed.push, { vendorConcurrency: 3, processingDelayS: 30 })
+  t.same(renamed.warnings, [])
+
+  const old = loadConfig({ ...BASE, ELEVEO_CONCURRENCY: '5', ELEVEO_PROCESSING_DELAY_S: '45' })
+  t.match(old.push, { vendorConcurrency: 5, processingDelayS: 45 }, 'old names keep their meaning')
+  t.same(old.warnings, [
+    'ELEVEO_CONCURRENCY is deprecated: set VENDOR_CONCURRENCY instead (same meaning, it applies to every vendor)',
+    'ELEVEO_PROCESSING_DELAY_S is deprecated: set PROCESSING_DELAY_S instead (same meaning, it applies to every vendor)'
+  ])
+  t.throws(() => loadConfig({ ...BASE, ELEVEO_CONCURRENCY: '0' }), new ConfigError('VENDOR_CONCURRENCY', 'expected 1..1000, got 0'))
+
+  const both = loadConfig({ ...BASE, VENDOR_CONCURRENCY: '2', ELEVEO_CONCURRENCY: '9' })
+  t.equal(both.push.vendorConcurrency, 2, 'the new name wins')
+  t.same(both.warnings, ['ELEVEO_CONCURRENCY is deprecated and ignored: VENDOR_CONCURRENCY is set'])
+
+  const lines: Array<{ level: number; msg: string }> = []
+  const app = await buildApp({
+    config: old,
+    logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) } }
+  })
+  t.teardown(() => app.close())
+  const warned = lines.filter((l) => l.level === 40 && /is deprecated/.test(l.msg)).map((l) => l.msg)
+  t.same(warned, old.warnings, 'each is logged once at start-up, as a warning')
+})
+
 t.test('EFSwitch: query deadline, index size, and the parameters a path query may use', async (t) => {
   const EFSWITCH = { RECORDING_VENDOR: 'efswitch', EFSWITCH_DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/fusionpbx', EFSWITCH_RECORDINGS_ROOT: '/recordings' }
-  const defaults = loadConfig(EFSWITCH).efswitch
+  const efswitchOf = (env: Record<string, string>) => {
+    const recorder = loadConfig(env).recorder
+    if (recorder.vendor !== 'efswitch') throw new Error('expected the EFSwitch recorder')
+    return recorder
+  }
+  const defaults = efswitchOf(EFSWITCH)
   t.equal(defaults.queryTimeoutMs, 5000)
   t.equal(defaults.indexMaxEntries, 1_000_000)
   t.match(defaults.pathQuery, /sip_h_X-CALL-ID' = \$1 or xml_cdr_uuid = \$2::uuid/)
-  const set = loadConfig({ ...EFSWITCH, EFSWITCH_QUERY_TIMEOUT_MS: '750', EFSWITCH_INDEX_MAX_ENTRIES: '0' }).efswitch
+  const set = efswitchOf({ ...EFSWITCH, EFSWITCH_QUERY_TIMEOUT_MS: '750', EFSWITCH_INDEX_MAX_ENTRIES: '0' })
   t.same([set.queryTimeoutMs, set.indexMaxEntries], [750, 0])
   t.throws(() => loadConfig({ ...EFSWITCH, EFSWITCH_QUERY_TIMEOUT_MS: '0' }), new ConfigError('EFSWITCH_QUERY_TIMEOUT_MS', `expected 1..${MAX_TIMER_MS}, got 0`))
   t.throws(() => loadConfig({ ...EFSWITCH, EFSWITCH_INDEX_MAX_ENTRIES: '-1' }), new ConfigError('EFSWITCH_INDEX_MAX_ENTRIES', 'expected 0..100000000, got -1'))
 
   const legacy = 'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid'
-  t.equal(loadConfig({ ...EFSWITCH, EFSWITCH_PATH_QUERY: legacy }).efswitch.pathQuery, legacy, 'a query of the first release still works')
+  t.equal(efswitchOf({ ...EFSWITCH, EFSWITCH_PATH_QUERY: legacy }).pathQuery, legacy, 'a query of the first release still works')
   t.throws(
     () => loadConfig({ ...EFSWITCH, EFSWITCH_PATH_QUERY: 'select record_path from v_xml_cdr where xml_cdr_uuid = $2::uuid' }),
     new ConfigError('EFSWITCH_PATH_QUERY', 'must use $1 (the dialogId)')

@@ -9,7 +9,7 @@ import { closeSync, openSync } from 'node:fs'
 import { mkdir, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import { loadConfig } from '../src/config.js'
+import { loadConfig, whenPushing } from '../src/config.js'
 import { createCxClient } from '../src/cx/client.js'
 import { PushRunner } from '../src/jobs/push-runner.js'
 import { Metrics } from '../src/metrics.js'
@@ -18,7 +18,7 @@ import { FileStateStore } from '../src/state/file-store.js'
 import { tempDir } from './helpers/sox.js'
 import { startPostgres } from './helpers/postgres.js'
 import { createCdrTable, recordingFileName, recordingsRoot } from './helpers/efswitch-fixtures.js'
-import { startCxSimulator, type SimVoiceActivity } from './simulators/cx.js'
+import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
 
 const CALLS = 1_000
 const API_TOKEN = 'cx-static-token'
@@ -70,7 +70,7 @@ const config = loadConfig({
   CX_BASE_URL: cx.url,
   CX_API_TOKEN: API_TOKEN,
   PUBLIC_BASE_URL: 'https://gateway.example.com',
-  ELEVEO_PROCESSING_DELAY_S: '0',
+  PROCESSING_DELAY_S: '0',
   PUSH_DEFAULT_WINDOW_S: '3600',
   PUSH_MAX_WINDOW_S: '3600',
   LOG_LEVEL: 'silent'
@@ -81,9 +81,10 @@ const provider = createProvider(config, log, metrics)
 t.teardown(() => provider.close())
 const store = await FileStateStore.open(await tempDir(t, 'cxgw-efswitch-day-state-'))
 t.teardown(() => store.close())
-const cxClient = createCxClient(config)
-if (cxClient === null) throw new Error('push must be enabled by CX_BASE_URL')
-const runner = new PushRunner({ config, provider, cx: cxClient, store, log, instanceId: 'test', now: () => T0 + 3_600_000 })
+const pushing = whenPushing(config)
+if (pushing === null) throw new Error('push must be enabled by CX_BASE_URL')
+const cxClient = createCxClient(pushing.cx)
+const runner = new PushRunner({ config: pushing, provider, cx: cxClient, store, log, instanceId: 'test', now: () => T0 + 3_600_000 })
 t.teardown(() => runner.stop(0))
 
 async function counter(name: string): Promise<number> {

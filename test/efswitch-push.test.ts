@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import { buildApp } from '../src/app.js'
-import { loadConfig, type Config } from '../src/config.js'
+import { loadConfig, whenPushing, type Config } from '../src/config.js'
 import { createCxClient } from '../src/cx/client.js'
 import { PushRunner } from '../src/jobs/push-runner.js'
 import { createProvider } from '../src/providers/index.js'
@@ -16,7 +16,7 @@ import { FileStateStore } from '../src/state/file-store.js'
 import { tempDir } from './helpers/sox.js'
 import { startPostgres } from './helpers/postgres.js'
 import { createCdrTable, insertCall, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
-import { startCxSimulator, type SimVoiceActivity } from './simulators/cx.js'
+import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
 
 const API_TOKEN = 'cx-static-token'
 const PUBLIC = 'https://gateway.example.com'
@@ -49,7 +49,7 @@ const config = env({
   CX_API_TOKEN: API_TOKEN,
   PUBLIC_BASE_URL: PUBLIC,
   // Files are on disk as soon as the leg is bridged: no processing delay to wait out.
-  ELEVEO_PROCESSING_DELAY_S: '0',
+  PROCESSING_DELAY_S: '0',
   PUSH_DEFAULT_WINDOW_S: '3600',
   PUSH_MAX_WINDOW_S: '3600'
 })
@@ -98,10 +98,11 @@ const store = await FileStateStore.open(stateDir)
 t.teardown(() => store.close())
 const provider = createProvider(config, log)
 t.teardown(() => provider.close())
-const cxClient = createCxClient(config)
-if (cxClient === null) throw new Error('push must be enabled by CX_BASE_URL')
+const pushing = whenPushing(config)
+if (pushing === null) throw new Error('push must be enabled by CX_BASE_URL')
+const cxClient = createCxClient(pushing.cx)
 let clock = T0 + 3_600_000
-const runner = new PushRunner({ config, provider, cx: cxClient, store, log, instanceId: 'test', now: () => clock })
+const runner = new PushRunner({ config: pushing, provider, cx: cxClient, store, log, instanceId: 'test', now: () => clock })
 t.teardown(() => runner.stop(0))
 
 // Links are followed through a gateway that only serves (no CX configured, so no push of its own).

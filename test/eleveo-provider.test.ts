@@ -6,7 +6,7 @@ import t from 'tap'
 import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import { makeTone, tempDir, type Teardownable } from './helpers/sox.js'
 import { iso, SIM_PASSWORD, SIM_USER, T0 } from './recordings-setup.js'
-import { startEleveoSimulator, type SimEleveoLeg } from './simulators/eleveo.js'
+import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []

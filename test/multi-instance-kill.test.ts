@@ -4,8 +4,8 @@ import { startPostgres } from './helpers/postgres.js'
 import { tempDir } from './helpers/sox.js'
 import { inspect, instanceEnv, receivedFrom, senderOf, startGatewayProcess, until, type GatewayProcess } from './helpers/multi-instance.js'
 import { CX_SECRETS, ELEVEO_PASSWORD, baseTime, legIdOf, transferCalls } from './push-rig.js'
-import { startCxSimulator } from './simulators/cx.js'
-import { startEleveoSimulator } from './simulators/eleveo.js'
+import { startCxSimulator } from '../simulators/cx.js'
+import { startEleveoSimulator } from '../simulators/eleveo.js'
 
 /*
  * Two real gateway processes (src/server.ts) on one PostgreSQL, both ticking every second. Whichever

@@ -7,8 +7,8 @@ import { startPostgres } from './helpers/postgres.js'
 import { makeTone, tempDir } from './helpers/sox.js'
 import { inspect, isEmptyDir, receivedFrom, startInstance, until, type Instance, type InstanceOptions } from './helpers/multi-instance.js'
 import { CX_SECRETS, ELEVEO_PASSWORD, cxLeg, eleveoLeg, legIdOf } from './push-rig.js'
-import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from './simulators/cx.js'
-import { startEleveoSimulator, type EleveoSimulator, type SimEleveoLeg } from './simulators/eleveo.js'
+import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from '../simulators/cx.js'
+import { startEleveoSimulator, type EleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
 
 /*
  * Two gateway instances (two apps built the way production builds them) behind one PostgreSQL state

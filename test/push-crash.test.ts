@@ -3,8 +3,8 @@ import t from 'tap'
 import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js'
 import { tempDir } from './helpers/sox.js'
 import { baseTime, legIdOf, pushEnv, transferCalls } from './push-rig.js'
-import { startCxSimulator } from './simulators/cx.js'
-import { startEleveoSimulator } from './simulators/eleveo.js'
+import { startCxSimulator } from '../simulators/cx.js'
+import { startEleveoSimulator } from '../simulators/eleveo.js'
 import { CX_SECRETS, ELEVEO_PASSWORD } from './push-rig.js'
 
 /*

@@ -13,7 +13,7 @@ import {
   CX_SECRETS,
   ELEVEO_PASSWORD
 } from './push-rig.js'
-import type { SimVoiceActivity } from './simulators/cx.js'
+import type { SimVoiceActivity } from '../simulators/cx.js'
 
 const MIN = 60_000
 
@@ -226,6 +226,7 @@ t.test('the vendor unreachable as a whole fails the run: cursor kept, nothing lo
       findLegs: (d, s) => (down && d === 'B' ? Promise.reject(new UpstreamUnavailableError('eleveo', 'connection refused')) : p.findLegs(d, s)),
       statSegment: (seg, n, s) => p.statSegment(seg, n, s),
       openSegment: (seg, r, s) => p.openSegment(seg, r, s),
+      describeSegment: (seg) => p.describeSegment(seg),
       ping: (s) => p.ping(s),
       close: () => p.close()
     })

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
-import { loadConfig, type Config } from '../src/config.js'
+import { loadConfig, whenPushing, type Config } from '../src/config.js'
 import { createCxClient } from '../src/cx/client.js'
 import { runPushJob, type JobLogger, type PushJobDeps } from '../src/jobs/push-links.js'
 import type { PushRunner } from '../src/jobs/push-runner.js'
@@ -11,8 +11,8 @@ import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import type { RecordingProvider } from '../src/providers/types.js'
 import type { PushRunReport } from '../src/state/types.js'
 import { tempDir, type Teardownable } from './helpers/sox.js'
-import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from './simulators/cx.js'
-import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from './simulators/eleveo.js'
+import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from '../simulators/cx.js'
+import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from '../simulators/eleveo.js'
 
 /*
  * Shared set-up of the push tests: the CX and Eleveo simulators on real sockets and the gateway built
@@ -90,7 +90,7 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     ELEVEO_USERNAME: 'eleveo',
     ELEVEO_PASSWORD,
     ELEVEO_TIMEOUT_MS: '2000',
-    ELEVEO_PROCESSING_DELAY_S: '0',
+    PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
     CX_TOKEN_URL: cx.tokenUrl,
     CX_CLIENT_ID: 'cim',
@@ -153,7 +153,8 @@ export async function startPushRig(t: Teardownable, opts: PushRigOptions = {}): 
     const config = loadConfig(pushEnv(cx, eleveo, stateDir, { ...opts.env, ...env }))
     let provider: RecordingProvider | undefined
     if (opts.wrapProvider) {
-      const e = config.eleveo
+      const e = config.recorder
+      if (e.vendor !== 'eleveo') throw new Error('the rig runs against Eleveo')
       const real = new EleveoProvider({ baseUrl: eleveo.url, username: e.username, password: e.password, timeoutMs: e.timeoutMs })
       provider = opts.wrapProvider(real)
       t.teardown(() => real.close())
@@ -223,18 +224,20 @@ export async function startJobRig(t: Teardownable, opts: PushRigOptions & { now:
   const eleveo = await startEleveoSimulator({ password: ELEVEO_PASSWORD, ...opts.eleveoSim, legs: opts.legs ?? [] })
   t.teardown(() => eleveo.close())
   const config = loadConfig(pushEnv(cx, eleveo, stateDir, opts.env))
-  const e = config.eleveo
+  const e = config.recorder
+  if (e.vendor !== 'eleveo') throw new Error('the rig runs against Eleveo')
   const provider = new EleveoProvider({ baseUrl: eleveo.url, username: e.username, password: e.password, timeoutMs: e.timeoutMs })
   t.teardown(() => provider.close())
-  const client = createCxClient(config)
-  if (client === null) throw new Error('pushing is not enabled')
+  const pushing = whenPushing(config)
+  if (pushing === null) throw new Error('pushing is not enabled')
+  const client = createCxClient(pushing.cx)
   t.teardown(() => client.close())
   const { log, lines } = captureLog()
   const clock = { now: opts.now }
   const rig = { cx, eleveo, stateDir, config, logs: lines, clock } as JobRig
   const open = async (): Promise<void> => {
     rig.store = await FileStateStore.open(stateDir)
-    rig.deps = { config, provider, cx: client, store: rig.store, log, now: () => clock.now }
+    rig.deps = { config: pushing, provider, cx: client, store: rig.store, log, now: () => clock.now }
   }
   await open()
   t.teardown(() => rig.store.close())

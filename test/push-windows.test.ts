@@ -42,7 +42,7 @@ t.test('each window is read completely and moves the cursor; a failed window kee
     now,
     activities,
     legs,
-    env: { ELEVEO_PROCESSING_DELAY_S: '600', PUSH_DEFAULT_WINDOW_S: String(3 * 3600), PUSH_MAX_WINDOW_S: '3600' },
+    env: { PROCESSING_DELAY_S: '600', PUSH_DEFAULT_WINDOW_S: String(3 * 3600), PUSH_MAX_WINDOW_S: '3600' },
     cxSim: { maxPageSize: 100 }
   })
 

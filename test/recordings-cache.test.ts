@@ -1,6 +1,6 @@
 import t from 'tap'
-import { LegCache } from '../src/providers/leg-cache.js'
-import type { VendorLeg } from '../src/providers/types.js'
+import { LegCache } from '../src/retrieval/leg-cache.js'
+import type { VendorLeg } from '../src/recording.js'
 import { readFile } from 'node:fs/promises'
 import { makeTone } from './helpers/sox.js'
 import { T0, iso, makeHoldCall, metadataRequests, startRig } from './recordings-setup.js'

@@ -4,7 +4,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { PING_DIALOG_ID } from '../src/providers/eleveo/provider.js'
 import { makeTone, tempDir, type Teardownable, type ToneOptions } from './helpers/sox.js'
-import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from './simulators/eleveo.js'
+import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from '../simulators/eleveo.js'
 
 /*
  * Shared set-up of the recording tests: an Eleveo simulator serving sox-generated WAVs, and the gateway

@@ -8,8 +8,8 @@ import { Client, request } from 'undici'
 import { signLegId } from '../src/auth/link-signature.js'
 import { makeTone, soxSamples, tempDir } from './helpers/sox.js'
 import { cxLeg } from './push-rig.js'
-import { startCxSimulator } from './simulators/cx.js'
-import { startEleveoSimulator } from './simulators/eleveo.js'
+import { startCxSimulator } from '../simulators/cx.js'
+import { startEleveoSimulator } from '../simulators/eleveo.js'
 
 /*
  * Graceful shutdown of the real process: `node --import tsx src/server.ts` as a child, configured by
@@ -49,7 +49,7 @@ t.test('SIGTERM drains a stream in flight and the current push run, then exits 0
       ELEVEO_BASE_URL: eleveo.url,
       ELEVEO_USERNAME: 'eleveo',
       ELEVEO_PASSWORD: 'eleveo-secret',
-      ELEVEO_PROCESSING_DELAY_S: '0',
+      PROCESSING_DELAY_S: '0',
       CX_BASE_URL: cx.url,
       CX_TOKEN_URL: cx.tokenUrl,
       CX_CLIENT_ID: 'cim',

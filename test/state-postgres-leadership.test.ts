@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import type { Lease } from '../src/jobs/leadership.js'
+import type { Lease } from '../src/state/leadership.js'
 import { LeadershipLostError, PgLeadership, PUSH_LOCK_KEY } from '../src/state/pg-leadership.js'
 import { PostgresStateStore } from '../src/state/postgres-store.js'
 import { startPostgres } from './helpers/postgres.js'

@@ -6,3 +6,8 @@
 export function redactAccessParams(text: string): string {
   return text.replace(/([?&](?:sig|signature|token|access_token)=)[^&#\s"'<>\\]*/gi, '$1[REDACTED]')
 }
+
+/** Hides credentials in a URL so it can appear in an error message or a log line. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^/@]*)@/, '//***@')
+}

@@ -1,7 +1,7 @@
 import { Agent, type Dispatcher } from 'undici'
-import type { Config } from '../config.js'
+import type { CxConfig } from '../config.js'
 import { UpstreamError } from '../errors.js'
-import { CxAuthError } from './errors.js'
+import { CxAuthError } from '../errors.js'
 import { cxRequest, excerpt, type CxResponse } from './http.js'
 import { KeycloakTokenSource, staticToken, type TokenSource } from './token.js'
 import type { CimMessage, PushOutcome, TimeWindow, VoiceActivity } from './types.js'
@@ -123,10 +123,8 @@ function toVoiceActivity(raw: unknown): VoiceActivity {
   }
 }
 
-/** The client the service uses, built from the configuration; null when pushing is not configured. */
-export function createCxClient(config: Config, dispatcher?: Dispatcher): CxClient | null {
-  const cx = config.cx
-  if (!config.push.enabled || cx.baseUrl === null) return null
+/** The client the service uses, built from the CX configuration (loadConfig has checked it is complete). */
+export function createCxClient(cx: CxConfig, dispatcher?: Dispatcher): CxClient {
   const own = dispatcher === undefined
   const agent =
     dispatcher ??
@@ -136,23 +134,18 @@ export function createCxClient(config: Config, dispatcher?: Dispatcher): CxClien
       bodyTimeout: cx.timeoutMs,
       connectTimeout: Math.min(cx.timeoutMs, 10_000)
     })
-  let tokens: TokenSource
-  if (cx.apiToken !== null) {
-    tokens = staticToken(cx.apiToken)
-  } else {
-    if (cx.tokenUrl === null || cx.clientId === null || cx.username === null || cx.password === null) {
-      // loadConfig already refuses this; a hand-built Config might not.
-      throw new Error('CX token settings are incomplete: CX_TOKEN_URL, CX_CLIENT_ID, CX_USERNAME and CX_PASSWORD are required')
-    }
-    tokens = new KeycloakTokenSource({
-      tokenUrl: cx.tokenUrl,
-      clientId: cx.clientId,
-      clientSecret: cx.clientSecret,
-      username: cx.username,
-      password: cx.password,
-      timeoutMs: cx.timeoutMs,
-      dispatcher: agent
-    })
-  }
+  const { auth } = cx
+  const tokens: TokenSource =
+    auth.kind === 'static'
+      ? staticToken(auth.token)
+      : new KeycloakTokenSource({
+          tokenUrl: auth.tokenUrl,
+          clientId: auth.clientId,
+          clientSecret: auth.clientSecret,
+          username: auth.username,
+          password: auth.password,
+          timeoutMs: cx.timeoutMs,
+          dispatcher: agent
+        })
   return new CxClient({ baseUrl: cx.baseUrl, tokens, timeoutMs: cx.timeoutMs, dispatcher: agent, ownsDispatcher: own })
 }

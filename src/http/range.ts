@@ -1,4 +1,4 @@
-import type { ByteRange } from '../providers/types.js'
+import type { ByteRange } from '../recording.js'
 
 /** What a `Range` header asks of a representation of known size. */
 export type RangeRequest =

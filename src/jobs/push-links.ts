@@ -1,12 +1,13 @@
 import { setMaxListeners } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Config } from '../config.js'
+import type { Config, CxConfig } from '../config.js'
 import { isVendorDown } from '../errors.js'
 import { buildLinkMessage } from '../cx/message.js'
 import type { PushOutcome, TimeWindow, VoiceActivity, CimMessage } from '../cx/types.js'
 import { assertValidLegKey, formatLegId } from '../legs/leg-id.js'
 import { matchLegs } from '../legs/match.js'
-import type { RecordingProvider, VendorLeg } from '../providers/types.js'
+import type { VendorLeg } from '../recording.js'
+import type { RecordingProvider } from '../providers/types.js'
 import type { CxLeg, PendingCall, StateStore } from '../state/types.js'
 import { recordingLink } from './link.js'
 import { forEachConcurrent, Limiter } from './limiter.js'
@@ -21,8 +22,11 @@ export interface CxPort {
 
 export type JobLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error' | 'debug'>
 
+/** The settings a push run reads: pushing is on, so CX is configured. */
+export type PushJobConfig = Pick<Config, 'publicBaseUrl' | 'linkSigning' | 'push'> & { readonly cx: CxConfig }
+
 export interface PushJobDeps {
-  readonly config: Pick<Config, 'publicBaseUrl' | 'linkSigning' | 'cx' | 'eleveo' | 'push'>
+  readonly config: PushJobConfig
   readonly provider: RecordingProvider
   readonly cx: CxPort
   readonly store: StateStore
@@ -62,11 +66,11 @@ export async function runPushJob(deps: PushJobDeps, opts: PushJobOptions): Promi
   const backfill = opts.range !== undefined
   const windows = backfill
     ? splitWindow(opts.range, config.push.maxWindowS)
-    : planWindows(view.cursor, now(), { ...config.push, processingDelayS: config.eleveo.processingDelayS })
+    : planWindows(view.cursor, now(), config.push)
   tally.windows = windows.map((w) => ({ start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() }))
 
   const pending = new Map(view.pending.map((p) => [p.dialogId, p]))
-  const ctx: CallContext = { deps, tally, signal, pending, now, eleveo: new Limiter(config.eleveo.concurrency), cx: new Limiter(config.cx.concurrency) }
+  const ctx: CallContext = { deps, tally, signal, pending, now, vendor: new Limiter(config.push.vendorConcurrency), cx: new Limiter(config.cx.concurrency) }
   const run = (calls: Iterable<CallWork>): Promise<void> =>
     forEachConcurrent(calls, workerCount(config), (call) => processCall(ctx, call), (err) => stop.abort(err))
 
@@ -107,7 +111,7 @@ export async function runPushJob(deps: PushJobDeps, opts: PushJobOptions): Promi
 
 /** Enough workers that CX always has a looked-up call to push while the vendor lookups run ahead. */
 function workerCount(config: PushJobDeps['config']): number {
-  return config.eleveo.concurrency + 2 * config.cx.concurrency
+  return config.push.vendorConcurrency + 2 * config.cx.concurrency
 }
 
 interface CallContext {
@@ -117,7 +121,7 @@ interface CallContext {
   /** Pending entries as they stand now in this run. */
   readonly pending: Map<string, PendingCall>
   readonly now: () => number
-  readonly eleveo: Limiter
+  readonly vendor: Limiter
   readonly cx: Limiter
 }
 
@@ -204,7 +208,7 @@ async function processCall(ctx: CallContext, call: CallWork): Promise<void> {
   tally.calls++
   let vendorLegs: VendorLeg[]
   try {
-    vendorLegs = await ctx.eleveo.run(() => provider.findLegs(call.dialogId, signal), signal)
+    vendorLegs = await ctx.vendor.run(() => provider.findLegs(call.dialogId, signal), signal)
   } catch (err) {
     // The vendor as a whole is down: stop the run, keep the cursor; nothing is lost.
     if (signal.aborted || isVendorDown(err)) throw err

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { TimeWindow } from '../cx/types.js'
 import type { PushRunReport, RunTrigger } from '../state/types.js'
-import { soleInstance, type Leadership } from './leadership.js'
+import { soleInstance, type Leadership } from '../state/leadership.js'
 import { runPushJob, type PushJobDeps } from './push-links.js'
 import { RunTally } from './tally.js'
 

@@ -1,7 +1,7 @@
 import type { TimeWindow } from '../cx/types.js'
 
 export interface WindowSettings {
-  /** ELEVEO_PROCESSING_DELAY_S: recordings of the last minutes are not in the vendor yet. */
+  /** PROCESSING_DELAY_S: recordings of the last minutes are not in the vendor yet. */
   readonly processingDelayS: number
   readonly defaultWindowS: number
   readonly maxWindowS: number

@@ -1,4 +1,4 @@
-import type { VendorLeg } from '../providers/types.js'
+import type { VendorLeg } from '../recording.js'
 
 export interface CxLegLike {
   readonly agentExtension: string

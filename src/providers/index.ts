@@ -5,19 +5,17 @@ import { EfswitchProvider } from './efswitch/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
-/** The provider the configuration names. Config validation has already checked its settings are present. */
-export function createProvider(config: Config, log: FastifyBaseLogger, metrics?: Metrics): RecordingProvider {
-  switch (config.vendor) {
+/** The provider the configuration names (loadConfig has checked its settings are present). */
+export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBaseLogger, metrics?: Metrics): RecordingProvider {
+  const recorder = config.recorder
+  switch (recorder.vendor) {
     case 'eleveo': {
-      const { baseUrl, username, password, timeoutMs } = config.eleveo
-      if (baseUrl === null) throw new Error('ELEVEO_BASE_URL is required when RECORDING_VENDOR=eleveo')
+      const { baseUrl, username, password, timeoutMs } = recorder
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
       return new EleveoProvider({ baseUrl, username, password, timeoutMs })
     }
     case 'efswitch': {
-      const { databaseUrl, recordingsRoot, pathQuery, queryTimeoutMs, indexMaxEntries } = config.efswitch
-      if (databaseUrl === null) throw new Error('EFSWITCH_DATABASE_URL is required when RECORDING_VENDOR=efswitch')
-      if (recordingsRoot === null) throw new Error('EFSWITCH_RECORDINGS_ROOT is required when RECORDING_VENDOR=efswitch')
+      const { databaseUrl, recordingsRoot, pathQuery, queryTimeoutMs, indexMaxEntries } = recorder
       return new EfswitchProvider({
         databaseUrl,
         recordingsRoot,

@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import type { Lease, Leadership } from '../jobs/leadership.js'
+import type { Lease, Leadership } from './leadership.js'
 import {
   DEFAULT_STATE_POOL_TUNING,
   StateDatabaseError,
@@ -138,11 +138,6 @@ class PgLease implements Lease, StatementRunner {
 
   get signal(): AbortSignal {
     return this.#abort.signal
-  }
-
-  /** Backend pid of the session holding the lock (operators, tests). */
-  get sessionPid(): number {
-    return this.#pid
   }
 
   /**

@@ -6,8 +6,8 @@ import { loadConfig } from '../../src/config.js'
 import { EleveoProvider } from '../../src/providers/eleveo/provider.js'
 import type { RecordingProvider } from '../../src/providers/types.js'
 import { ADMIN_TOKEN, pushEnv } from '../push-rig.js'
-import type { CxSimulator, ReceivedMessage } from '../simulators/cx.js'
-import type { EleveoSimulator } from '../simulators/eleveo.js'
+import type { CxSimulator, ReceivedMessage } from '../../simulators/cx.js'
+import type { EleveoSimulator } from '../../simulators/eleveo.js'
 import { tempDir, type Teardownable } from './sox.js'
 export { startGatewayProcess, type GatewayProcess } from './gateway-process.js'
 
@@ -72,7 +72,8 @@ export async function startInstance(
   const config = loadConfig(instanceEnv(sims.cx, sims.eleveo, databaseUrl, stateDir, id, opts.env))
   let provider: RecordingProvider | undefined
   if (opts.wrapProvider) {
-    const e = config.eleveo
+    const e = config.recorder
+    if (e.vendor !== 'eleveo') throw new Error('the instances run against Eleveo')
     const real = new EleveoProvider({ baseUrl: sims.eleveo.url, username: e.username, password: e.password, timeoutMs: e.timeoutMs })
     t.teardown(() => real.close())
     provider = opts.wrapProvider(real)

@@ -1,7 +1,7 @@
 /*
  * Byte-level surgery on WAV files, to build the variants real recorders produce (extra chunks,
  * odd-sized chunks, placeholder sizes) out of files sox generated. Deliberately independent of
- * src/wav so the tests do not check the code with itself.
+ * src/audio/wav so the tests do not check the code with itself.
  */
 
 export interface ChunkInfo {

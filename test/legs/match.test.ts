@@ -1,6 +1,6 @@
 import t from 'tap'
 import { matchLegs } from '../../src/legs/match.js'
-import type { VendorLeg } from '../../src/providers/types.js'
+import type { VendorLeg } from '../../src/recording.js'
 
 function vendor(id: string, agentExtension: string, start: number, ani = '555'): VendorLeg {
   return { dialogId: 'd', agentExtension, ani, start, end: null, segments: [{ id }] }

@@ -1,7 +1,8 @@
 import type { Dir } from 'node:fs'
 import { opendir, stat } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
-import { errnoCode, fileSystemError } from './fs-errors.js'
+import { errorCode } from '../../errors.js'
+import { fileSystemError } from './fs-errors.js'
 import { dialogKey, dialogKeyOfFileName } from './recording-file-name.js'
 
 /*
@@ -114,7 +115,7 @@ export class DirectoryIndex {
     try {
       mtimeMs = (await stat(dir)).mtimeMs
     } catch (err) {
-      const code = errnoCode(err)
+      const code = errorCode(err)
       // Gone (a day directory removed by retention): nothing in it, and nothing worth keeping.
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         this.#cache?.delete(dir)
@@ -159,7 +160,7 @@ export class DirectoryIndex {
         names++
       }
     } catch (err) {
-      const code = errnoCode(err)
+      const code = errorCode(err)
       if (code === 'ENOENT' || code === 'ENOTDIR') return { groups: EMPTY, names: 0, mtimeMs: Number.NaN, startedAt, durationMs: 0 }
       throw fileSystemError('cannot list the recordings directory', err)
     } finally {

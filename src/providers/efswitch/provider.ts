@@ -3,14 +3,8 @@ import { basename } from 'node:path'
 import { addAbortSignal, type Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import { UnsupportedFormatError, UpstreamError } from '../../errors.js'
-import {
-  type ByteRange,
-  type MatchPolicy,
-  type RecordingProvider,
-  type SegmentInfo,
-  type SegmentRef,
-  type VendorLeg
-} from '../types.js'
+import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
+import type { MatchPolicy, RecordingProvider } from '../types.js'
 import { DirectoryIndex, type ListingReport } from './directory-index.js'
 import { RecordPathLookup, type PoolTuning } from './record-path-lookup.js'
 import { parseRecordingFileName, sameDialogId, type RecordingFormat } from './recording-file-name.js'
@@ -166,6 +160,11 @@ export class EfswitchProvider implements RecordingProvider {
     return signal ? addAbortSignal(signal, stream) : stream
   }
 
+  /** Segment ids are file paths on our disk; clients get only the file name. */
+  describeSegment(segment: SegmentRef): string {
+    return basename(segment.id)
+  }
+
   async ping(signal?: AbortSignal): Promise<void> {
     await this.lookup.ping(signal)
     await this.root.realRoot()
@@ -208,8 +207,4 @@ function preferWav(files: readonly FoundFile[]): FoundFile[] {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
-}
-
-export function createEfswitchProvider(options: EfswitchProviderOptions): RecordingProvider {
-  return new EfswitchProvider(options)
 }

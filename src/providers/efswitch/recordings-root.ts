@@ -3,8 +3,8 @@ import type { Stats } from 'node:fs'
 import { lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises'
 import { basename, isAbsolute, join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { LegNotFoundError, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
-import { errnoCode, fileSystemError } from './fs-errors.js'
+import { errorCode, LegNotFoundError, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+import { fileSystemError } from './fs-errors.js'
 
 /** Only warnings are needed: every refusal is logged at warn with the value that was refused. */
 export type RefusalLog = Pick<FastifyBaseLogger, 'warn'>
@@ -44,7 +44,7 @@ export class RecordingsRoot {
       return await realpath(this.configured)
     } catch (err) {
       // A missing root is an outage of the recordings volume (an unmounted share), not a missing call.
-      throw new UpstreamUnavailableError('efswitch', `recordings root is not accessible (${errnoCode(err) ?? 'error'})`)
+      throw new UpstreamUnavailableError('efswitch', `recordings root is not accessible (${errorCode(err) ?? 'error'})`)
     }
   }
 
@@ -76,7 +76,7 @@ export class RecordingsRoot {
     try {
       real = await realpath(resolved)
     } catch (err) {
-      const code = errnoCode(err)
+      const code = errorCode(err)
       if (code === 'ENOENT' || code === 'ENOTDIR') return null
       throw new UpstreamError('efswitch', `cannot resolve the recordings directory (${code ?? 'error'})`)
     }
@@ -156,7 +156,7 @@ export class RecordingsRoot {
       // until a writer came; for a regular file it changes nothing.
       handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK)
     } catch (err) {
-      if (errnoCode(err) === 'ELOOP') this.refuse('recording file became a symlink after it was checked', { segmentId: id, real })
+      if (errorCode(err) === 'ELOOP') this.refuse('recording file became a symlink after it was checked', { segmentId: id, real })
       throw this.openError(err)
     }
     try {
@@ -181,7 +181,7 @@ export class RecordingsRoot {
   }
 
   private openError(err: unknown): Error {
-    const code = errnoCode(err)
+    const code = errorCode(err)
     if (code === 'ENOENT' || code === 'ENOTDIR') return new LegNotFoundError('recording file no longer exists')
     if (code === 'ELOOP') return new LegNotFoundError('recording not found')
     return fileSystemError('cannot open the recording file', err)

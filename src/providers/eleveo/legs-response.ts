@@ -1,4 +1,4 @@
-import type { RawLeg } from '../../legs/merge-hold.js'
+import type { RawLeg } from './merge-hold.js'
 
 /** Thrown for a metadata answer that does not follow the contract; the provider turns it into a 502. */
 export class EleveoContractError extends Error {

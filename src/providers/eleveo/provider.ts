@@ -1,17 +1,11 @@
 import type { Readable } from 'node:stream'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
-import { mergeHoldLegs } from '../../legs/merge-hold.js'
+import { mergeHoldLegs } from './merge-hold.js'
 import { sliceStream } from '../../http/byte-slice.js'
 import { parseContentRange } from '../../http/range.js'
-import {
-  type ByteRange,
-  type MatchPolicy,
-  type RecordingProvider,
-  type SegmentInfo,
-  type SegmentRef,
-  type VendorLeg
-} from '../types.js'
+import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
+import type { MatchPolicy, RecordingProvider } from '../types.js'
 import { eleveoContractError, eleveoFailure, eleveoStatusError } from './failure.js'
 import { EleveoContractError, parseLegsResponse } from './legs-response.js'
 
@@ -176,6 +170,11 @@ export class EleveoProvider implements RecordingProvider {
     }
     await this.#discard(res)
     throw eleveoStatusError(what, res.statusCode)
+  }
+
+  /** Eleveo's recording ids are safe to show: they are what its own API names the files by. */
+  describeSegment(segment: SegmentRef): string {
+    return segment.id
   }
 
   async ping(signal?: AbortSignal): Promise<void> {

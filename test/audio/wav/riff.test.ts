@@ -11,8 +11,8 @@ import {
   WavHeaderIncompleteError,
   WavParseError,
   type WavFormat
-} from '../../src/wav/riff.js'
-import { makeTone, soxInfo, soxSamples, tempDir, type ToneOptions } from '../helpers/sox.js'
+} from '../../../src/audio/wav/riff.js'
+import { makeTone, soxInfo, soxSamples, tempDir, type ToneOptions } from '../../helpers/sox.js'
 import {
   bextChunk,
   chunk,
@@ -24,7 +24,7 @@ import {
   listInfoChunk,
   setDataSize,
   toExtensible
-} from '../helpers/wav-craft.js'
+} from '../../helpers/wav-craft.js'
 
 const dir = await tempDir(t)
 let counter = 0

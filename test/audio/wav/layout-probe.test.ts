@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { FIRST_HEAD_PROBE_BYTES, MAX_HEAD_PROBE_BYTES, probeWavLayout, type ReadHead } from '../../src/wav/layout-probe.js'
-import { WavParseError } from '../../src/wav/riff.js'
-import { makeTone, tempDir } from '../helpers/sox.js'
-import { chunk, findChunk, insertChunk, listInfoChunk } from '../helpers/wav-craft.js'
+import { FIRST_HEAD_PROBE_BYTES, MAX_HEAD_PROBE_BYTES, probeWavLayout, type ReadHead } from '../../../src/audio/wav/layout-probe.js'
+import { WavParseError } from '../../../src/audio/wav/riff.js'
+import { makeTone, tempDir } from '../../helpers/sox.js'
+import { chunk, findChunk, insertChunk, listInfoChunk } from '../../helpers/wav-craft.js'
 
 const dir = await tempDir(t)
 const plain = await readFile(await makeTone(join(dir, 'plain.wav'), { seconds: 1 }))

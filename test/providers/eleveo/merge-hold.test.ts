@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mergeHoldLegs, type RawLeg } from '../../src/legs/merge-hold.js'
+import { mergeHoldLegs, type RawLeg } from '../../../src/providers/eleveo/merge-hold.js'
 
 const T = 1_764_000_000_000
 

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
+import { probeWavLayout } from '../audio/wav/layout-probe.js'
+import { WavParseError, type WavLayout } from '../audio/wav/riff.js'
+import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../audio/wav/virtual-wav.js'
 import { BadWavError, LegNotFoundError } from '../errors.js'
-import { chooseClosestLeg } from '../legs/closest.js'
 import type { LegKey } from '../legs/leg-id.js'
-import { LegCache } from '../providers/leg-cache.js'
-import type { ByteRange, RecordingProvider, SegmentRef, VendorLeg } from '../providers/types.js'
-import { probeWavLayout } from '../wav/layout-probe.js'
-import { WavParseError, type WavLayout } from '../wav/riff.js'
-import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../wav/virtual-wav.js'
+import type { RecordingProvider } from '../providers/types.js'
+import type { ByteRange, SegmentRef, VendorLeg } from '../recording.js'
+import { chooseClosestLeg } from './closest-leg.js'
+import { LegCache } from './leg-cache.js'
 
 /** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
 export interface ResolvedRecording {
@@ -40,7 +41,7 @@ export interface RecordingResolverOptions {
  * request after another: with both caches warm, a request costs one upstream round trip (the audio).
  */
 export class RecordingResolver {
-  readonly legs: LegCache
+  readonly #legs: LegCache
   readonly #provider: RecordingProvider
   readonly #layouts: LRUCache<string, WavLayout> | null
   readonly #recheckBeyondMs: number
@@ -48,17 +49,17 @@ export class RecordingResolver {
   constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
     this.#provider = provider
     this.#recheckBeyondMs = opts.recheckBeyondMs ?? 5000
-    this.legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
+    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
     this.#layouts = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
   }
 
   async resolve(key: LegKey, signal: AbortSignal): Promise<ResolvedRecording> {
-    const wasCached = this.legs.has(key.dialogId)
-    let legs = await this.legs.findLegs(key.dialogId, signal)
+    const wasCached = this.#legs.has(key.dialogId)
+    let legs = await this.#legs.findLegs(key.dialogId, signal)
     let leg = this.#closest(legs, key)
     if (wasCached && (leg === undefined || Math.abs(leg.start - key.startTime) > this.#recheckBeyondMs)) {
-      this.legs.invalidate(key.dialogId)
-      legs = await this.legs.findLegs(key.dialogId, signal)
+      this.#legs.invalidate(key.dialogId)
+      legs = await this.#legs.findLegs(key.dialogId, signal)
       leg = this.#closest(legs, key)
     }
     if (leg === undefined) {
@@ -100,18 +101,13 @@ export class RecordingResolver {
       layout = await probeWavLayout((bytes) => this.#provider.statSegment(segment, bytes, signal))
     } catch (err) {
       if (err instanceof WavParseError) {
-        throw new BadWavError(this.#provider.name, `segment ${describeSegment(this.#provider, segment)}: ${err.message}`, { cause: err })
+        throw new BadWavError(this.#provider.name, `segment ${this.#provider.describeSegment(segment)}: ${err.message}`, { cause: err })
       }
       throw err
     }
     this.#layouts?.set(segment.id, layout)
     return layout
   }
-}
-
-/** EFSwitch segment ids are file paths on our disk; clients get only the file name. */
-function describeSegment(provider: RecordingProvider, segment: SegmentRef): string {
-  return provider.name === 'efswitch' ? (segment.id.split('/').pop() ?? segment.id) : segment.id
 }
 
 function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly WavLayout[], wav: VirtualWav): string {

@@ -1,4 +1,4 @@
-import type { SegmentRef, VendorLeg } from '../providers/types.js'
+import type { SegmentRef, VendorLeg } from '../../recording.js'
 
 /** One leg as a recorder stores it, before HOLD-split parts are joined. */
 export interface RawLeg {

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { chooseClosestLeg } from '../../src/legs/closest.js'
-import type { VendorLeg } from '../../src/providers/types.js'
+import { chooseClosestLeg } from '../../src/retrieval/closest-leg.js'
+import type { VendorLeg } from '../../src/recording.js'
 
 function leg(id: string, agentExtension: string, start: number, ani = '555'): VendorLeg {
   return { dialogId: 'd', agentExtension, ani, start, end: null, segments: [{ id }] }

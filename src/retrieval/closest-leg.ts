@@ -1,5 +1,5 @@
-import type { VendorLeg } from '../providers/types.js'
-import type { LegKey } from './leg-id.js'
+import type { VendorLeg } from '../recording.js'
+import type { LegKey } from '../legs/leg-id.js'
 
 /**
  * The vendor leg a link points at: the one whose start is closest to the link's legStartTime; when

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
-import { FormatMismatchError, UpstreamError } from '../errors.js'
-import type { ByteRange } from '../providers/types.js'
+import { FormatMismatchError, UpstreamError } from '../../errors.js'
+import type { ByteRange } from '../../recording.js'
 import { buildWavHeader, describeFormat, isPcm, sameFormat, sampleFrames, type WavFormat, type WavLayout } from './riff.js'
 
 /*

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough, pipeline, Readable } from 'node:stream'
 import t from 'tap'
-import { FormatMismatchError, UpstreamError } from '../../src/errors.js'
-import type { ByteRange } from '../../src/providers/types.js'
-import { describeFormat, parseWavLayout, type WavLayout } from '../../src/wav/riff.js'
-import { planVirtualWav, streamVirtualWav, type OpenSegment, type VirtualWav } from '../../src/wav/virtual-wav.js'
-import { makeTone, soxConcat, soxInfo, soxSamples, tempDir, type ToneOptions } from '../helpers/sox.js'
-import { dataOf, findChunk, fmtBodyOf, replaceFmt, toExtensible } from '../helpers/wav-craft.js'
+import { FormatMismatchError, UpstreamError } from '../../../src/errors.js'
+import type { ByteRange } from '../../../src/recording.js'
+import { describeFormat, parseWavLayout, type WavLayout } from '../../../src/audio/wav/riff.js'
+import { planVirtualWav, streamVirtualWav, type OpenSegment, type VirtualWav } from '../../../src/audio/wav/virtual-wav.js'
+import { makeTone, soxConcat, soxInfo, soxSamples, tempDir, type ToneOptions } from '../../helpers/sox.js'
+import { dataOf, findChunk, fmtBodyOf, replaceFmt, toExtensible } from '../../helpers/wav-craft.js'
 
 const dir = await tempDir(t)
 let counter = 0
