@@ -8,24 +8,18 @@ import { closeSync, openSync } from 'node:fs'
 import { utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import { buildApp } from '../src/app.js'
-import { DEFAULT_EFSWITCH_PATH_QUERY, loadConfig } from '../src/config.js'
+import { DEFAULT_EFSWITCH_PATH_QUERY } from '../src/config.js'
 import { EfswitchProvider } from '../src/providers/efswitch/provider.js'
-import { startPostgres } from './helpers/postgres.js'
-import { createCdrTable, insertCdrRow, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import { dayDirectory, efswitchGateway, insertCdrRow, recordingFileName, startSwitch, writeRecording } from './helpers/efswitch-fixtures.js'
 
 const FILES = 100_000
 const CALLS_IN_DATABASE = 10_000
 // Making 100,000 files and 10,000 look-ups take a while on a shared machine; the default is 120 s.
 t.setTimeout(360_000)
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('fusionpbx')
-const cdr = await createCdrTable(databaseUrl)
-t.teardown(() => cdr.end({ timeout: 5 }))
-const root = await recordingsRoot(t)
-const day = join(root, 'pbx.example.com', 'archive', '2026', 'Dec', '05')
+const sw = await startSwitch(t)
+const { databaseUrl, cdr, root } = sw
+const day = dayDirectory(root, '2026-12-05')
 const t0 = Date.parse('2026-12-05T00:00:00Z')
 
 interface DayCall {
@@ -86,16 +80,7 @@ t.test(`a push run's ${CALLS_IN_DATABASE} look-ups in a ${FILES}-file directory 
 })
 
 t.test('over HTTP: served from the index; a file appearing while the gateway runs is found within a second', async (t) => {
-  const app = await buildApp({
-    config: loadConfig({
-      RECORDING_VENDOR: 'efswitch',
-      EFSWITCH_DATABASE_URL: databaseUrl,
-      EFSWITCH_RECORDINGS_ROOT: root,
-      LOG_LEVEL: 'silent',
-      MAX_EVENT_LOOP_DELAY_MS: '0'
-    })
-  })
-  t.teardown(() => app.close())
+  const app = await efswitchGateway(t, sw, { MAX_EVENT_LOOP_DELAY_MS: '0' })
   const listings = async (): Promise<number> => {
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
     return Number(/^gateway_efswitch_directory_listings_total (\d+)/m.exec(text)?.[1] ?? NaN)

@@ -9,51 +9,35 @@ import { randomUUID } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
 import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
 import { soxSamples } from './helpers/sox.js'
-import { startPostgres } from './helpers/postgres.js'
-import { createCdrTable, insertCdrRow, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import {
+  dayDirectory,
+  efswitchGateway,
+  insertCdrRow,
+  jsonLog,
+  recordingFileName,
+  recordingsRoot,
+  startSwitch,
+  writeRecording
+} from './helpers/efswitch-fixtures.js'
 import { dataOf, findChunk, setDataSize, setRiffSize } from './helpers/wav-craft.js'
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('fusionpbx')
-const cdr = await createCdrTable(databaseUrl)
-t.teardown(() => cdr.end({ timeout: 5 }))
-const root = await recordingsRoot(t)
+const sw = await startSwitch(t)
+const { cdr, root } = sw
 const outside = await recordingsRoot(t)
+const log = jsonLog()
+const logLines = log.lines
 
-const logLines: Record<string, unknown>[] = []
-const logStream = new Writable({
-  write(chunk: Buffer, _enc, done) {
-    for (const line of chunk.toString().split('\n')) if (line.trim() !== '') logLines.push(JSON.parse(line) as Record<string, unknown>)
-    done()
-  }
-})
-
-async function gateway(env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({
-    RECORDING_VENDOR: 'efswitch',
-    EFSWITCH_DATABASE_URL: databaseUrl,
-    EFSWITCH_RECORDINGS_ROOT: root,
-    LOG_LEVEL: 'info',
-    // Load shedding is tested elsewhere; on a machine shared by many test runs it would answer 503 here.
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-    ...env
-  })
-  const app = await buildApp({ config, logger: { stream: logStream } })
-  t.teardown(() => app.close())
-  return app
+function gateway(env: Record<string, string> = {}): Promise<FastifyInstance> {
+  // Load shedding is tested elsewhere; on a machine shared by many test runs it would answer 503 here.
+  return efswitchGateway(t, sw, { MAX_EVENT_LOOP_DELAY_MS: '0', ...env }, log.stream)
 }
 
 const ani = '+41441234567'
-const domain = join(root, 'pbx.example.com', 'archive', '2026', 'Dec')
-const dec05 = join(domain, '05')
-const dec06 = join(domain, '06')
+const dec05 = dayDirectory(root, '2026-12-05')
+const dec06 = dayDirectory(root, '2026-12-06')
 const midnight = Date.parse('2026-12-06T00:00:00Z')
 
 /** Other calls of the same day: the directory is shared, their files must never be served for ours. */

@@ -12,16 +12,10 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { request } from 'undici'
 import { startGatewayProcess } from './helpers/gateway-process.js'
-import { startPostgres } from './helpers/postgres.js'
-import { createCdrTable, insertCdrRow, recordingFileName, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import { dayDirectory, insertCdrRow, recordingFileName, startSwitch, writeRecording } from './helpers/efswitch-fixtures.js'
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('fusionpbx')
-const cdr = await createCdrTable(databaseUrl)
-t.teardown(() => cdr.end({ timeout: 5 }))
-const root = await recordingsRoot(t)
-const day = join(root, 'pbx.example.com', 'archive', '2026', 'Dec', '05')
+const { databaseUrl, cdr, root } = await startSwitch(t)
+const day = dayDirectory(root, '2026-12-05')
 const ani = '+41441234567'
 const t0 = Date.parse('2026-12-05T10:00:00Z')
 const mkfifo = (path: string): Promise<unknown> => promisify(execFile)('mkfifo', [path])

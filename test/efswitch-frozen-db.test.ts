@@ -4,22 +4,14 @@
  * host continues. statement_timeout cannot help here: it is enforced by the server that is frozen.
  */
 import t from 'tap'
-import { join } from 'node:path'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { startPostgres } from './helpers/postgres.js'
 import { freezePostgres } from './helpers/pg-freeze.js'
-import { createCdrTable, insertCdrRow, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import { dayDirectory, efswitchGateway, insertCdrRow, startSwitch, writeRecording } from './helpers/efswitch-fixtures.js'
 
 const QUERY_TIMEOUT_MS = 1_000
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('fusionpbx')
-const cdr = await createCdrTable(databaseUrl)
-t.teardown(() => cdr.end({ timeout: 5 }))
-const root = await recordingsRoot(t)
-const day = join(root, 'pbx.example.com', 'archive', '2026', 'Dec', '05')
+const sw = await startSwitch(t)
+const { cdr, root } = sw
+const day = dayDirectory(root, '2026-12-05')
 const ani = '+41441234567'
 const t0 = Date.parse('2026-12-05T10:00:00Z')
 
@@ -31,19 +23,12 @@ for (const [i, callId] of calls.entries()) {
 }
 const legId = (i: number): string => `${calls[i]}:1001:${ani}:${t0 + i * 1000}`
 
-const app = await buildApp({
-  config: loadConfig({
-    RECORDING_VENDOR: 'efswitch',
-    EFSWITCH_DATABASE_URL: databaseUrl,
-    EFSWITCH_RECORDINGS_ROOT: root,
-    EFSWITCH_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
-    // Every request asks the database.
-    LEG_CACHE_TTL_MS: '0',
-    LOG_LEVEL: 'silent',
-    MAX_EVENT_LOOP_DELAY_MS: '0'
-  })
+const app = await efswitchGateway(t, sw, {
+  EFSWITCH_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+  // Every request asks the database.
+  LEG_CACHE_TTL_MS: '0',
+  MAX_EVENT_LOOP_DELAY_MS: '0'
 })
-t.teardown(() => app.close())
 
 t.test('a frozen database: 503 + Retry-After within the deadline, then service again after SIGCONT', async (t) => {
   const warm = await app.inject({ method: 'GET', url: `/recordings/${legId(0)}` })

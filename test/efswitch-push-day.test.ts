@@ -16,21 +16,15 @@ import { Metrics } from '../src/metrics.js'
 import { createProvider } from '../src/providers/index.js'
 import { FileStateStore } from '../src/state/file-store.js'
 import { tempDir } from './helpers/sox.js'
-import { startPostgres } from './helpers/postgres.js'
-import { createCdrTable, recordingFileName, recordingsRoot } from './helpers/efswitch-fixtures.js'
+import { dayDirectory, recordingFileName, startSwitch } from './helpers/efswitch-fixtures.js'
 import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
 
 const CALLS = 1_000
 const API_TOKEN = 'cx-static-token'
 const T0 = Date.parse('2026-12-05T08:00:00.000Z')
 
-const pg = await startPostgres()
-t.teardown(() => pg.close())
-const databaseUrl = await pg.createDatabase('fusionpbx')
-const cdr = await createCdrTable(databaseUrl)
-t.teardown(() => cdr.end({ timeout: 5 }))
-const root = await recordingsRoot(t)
-const day = join(root, 'pbx.example.com', 'archive', '2026', 'Dec', '05')
+const { databaseUrl, cdr, root } = await startSwitch(t)
+const day = dayDirectory(root, '2026-12-05')
 await mkdir(day, { recursive: true })
 
 const activities: SimVoiceActivity[] = []
