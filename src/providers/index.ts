@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Metrics } from '../metrics.js'
 import { EfswitchProvider } from './efswitch/provider.js'
+import { CallrecProvider } from './eleveo/callrec/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
@@ -10,6 +11,10 @@ export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBas
   const recorder = config.recorder
   switch (recorder.vendor) {
     case 'eleveo': {
+      if (recorder.api === 'callrec') {
+        const { vendor: _vendor, api: _api, ...options } = recorder
+        return new CallrecProvider(options)
+      }
       const { baseUrl, username, password, timeoutMs } = recorder
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
       return new EleveoProvider({ baseUrl, username, password, timeoutMs })

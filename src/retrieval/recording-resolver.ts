@@ -1,20 +1,25 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
-import { probeWavLayout } from '../audio/wav/layout-probe.js'
-import { WavParseError, type WavLayout } from '../audio/wav/riff.js'
-import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../audio/wav/virtual-wav.js'
-import { BadWavError, LegNotFoundError } from '../errors.js'
+import { Mp3ParseError } from '../audio/mp3/frame-header.js'
+import { streamVirtualFile, type VirtualFile } from '../audio/virtual-file.js'
+import { WavParseError } from '../audio/wav/riff.js'
+import { BadMp3Error, BadWavError, LegNotFoundError } from '../errors.js'
 import type { LegKey } from '../legs/leg-id.js'
 import type { RecordingProvider } from '../providers/types.js'
 import type { ByteRange, SegmentRef, VendorLeg } from '../recording.js'
 import { chooseClosestLeg } from './closest-leg.js'
+import { layoutSignature, planLegAudio, probeSegmentLayout, type SegmentLayout } from './leg-audio.js'
 import { LegCache } from './leg-cache.js'
+import { providerSegmentReader } from './segment-reader.js'
 
 /** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
 export interface ResolvedRecording {
   readonly leg: VendorLeg
-  readonly wav: VirtualWav
+  /** The merged file: WAV or MP3, as the segments are. */
+  readonly file: VirtualFile
+  readonly contentType: 'audio/wav' | 'audio/mpeg'
+  readonly extension: 'wav' | 'mp3'
   /** Strong entity tag: the same segments with the same layouts give the same bytes. */
   readonly etag: string
 }
@@ -33,9 +38,10 @@ export interface RecordingResolverOptions {
 }
 
 /**
- * From a leg ID to a virtual WAV: look up the call's legs (cached, shared), pick the closest leg, read
- * every segment's RIFF layout (in parallel; cached), plan the merged file. Any problem (no leg,
- * unreadable WAV, mismatched formats) surfaces here, before a response header is written.
+ * From a leg ID to a virtual file: look up the call's legs (cached, shared), pick the closest leg, read
+ * every segment's layout (WAV or MP3, told from its first bytes; in parallel; cached), plan the merged
+ * file. Any problem (no leg, unreadable audio, mismatched formats) surfaces here, before a response
+ * header is written.
  *
  * Layouts are cached beside the legs because a player seeking through a recording sends one Range
  * request after another: with both caches warm, a request costs one upstream round trip (the audio).
@@ -43,7 +49,7 @@ export interface RecordingResolverOptions {
 export class RecordingResolver {
   readonly #legs: LegCache
   readonly #provider: RecordingProvider
-  readonly #layouts: LRUCache<string, WavLayout> | null
+  readonly #layouts: LRUCache<string, SegmentLayout> | null
   readonly #recheckBeyondMs: number
 
   constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
@@ -70,8 +76,8 @@ export class RecordingResolver {
       )
     }
     const layouts = await Promise.all(leg.segments.map((segment) => this.#layout(segment, signal)))
-    const wav = planVirtualWav(layouts)
-    return { leg, wav, etag: entityTag(this.#provider.name, leg.segments, layouts, wav) }
+    const audio = planLegAudio(layouts)
+    return { leg, ...audio, etag: entityTag(this.#provider.name, leg.segments, layouts, audio.file) }
   }
 
   #closest(legs: readonly VendorLeg[], key: LegKey): VendorLeg | undefined {
@@ -81,8 +87,8 @@ export class RecordingResolver {
   /** The bytes of `range` (virtual offsets, inclusive); destroying the stream aborts its upstream requests. */
   stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): Readable {
     const segments = rec.leg.segments
-    return streamVirtualWav(
-      rec.wav,
+    return streamVirtualFile(
+      rec.file,
       range,
       (index, fileRange, segmentSignal) => {
         const segment = segments[index]
@@ -93,16 +99,16 @@ export class RecordingResolver {
     )
   }
 
-  async #layout(segment: SegmentRef, signal: AbortSignal): Promise<WavLayout> {
+  async #layout(segment: SegmentRef, signal: AbortSignal): Promise<SegmentLayout> {
     const cached = this.#layouts?.get(segment.id)
     if (cached !== undefined) return cached
-    let layout: WavLayout
+    let layout: SegmentLayout
     try {
-      layout = await probeWavLayout((bytes) => this.#provider.statSegment(segment, bytes, signal))
+      layout = await probeSegmentLayout(providerSegmentReader(this.#provider, segment, signal))
     } catch (err) {
-      if (err instanceof WavParseError) {
-        throw new BadWavError(this.#provider.name, `segment ${this.#provider.describeSegment(segment)}: ${err.message}`, { cause: err })
-      }
+      const where = `segment ${this.#provider.describeSegment(segment)}`
+      if (err instanceof WavParseError) throw new BadWavError(this.#provider.name, `${where}: ${err.message}`, { cause: err })
+      if (err instanceof Mp3ParseError) throw new BadMp3Error(this.#provider.name, `${where}: ${err.message}`, { cause: err })
       throw err
     }
     this.#layouts?.set(segment.id, layout)
@@ -110,11 +116,10 @@ export class RecordingResolver {
   }
 }
 
-function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly WavLayout[], wav: VirtualWav): string {
-  const hash = createHash('sha256').update(vendor).update('\0').update(String(wav.size))
+function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly SegmentLayout[], file: VirtualFile): string {
+  const hash = createHash('sha256').update(vendor).update('\0').update(String(file.size))
   segments.forEach((segment, i) => {
-    const l = layouts[i] as WavLayout
-    hash.update('\0').update(segment.id).update('\0').update(`${l.dataOffset}:${l.dataLength}`)
+    hash.update('\0').update(segment.id).update('\0').update(layoutSignature(layouts[i] as SegmentLayout))
   })
   return `"${hash.digest('base64url').slice(0, 27)}"`
 }
