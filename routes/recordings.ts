@@ -44,7 +44,6 @@ export const recordingSchema = {
     206: { description: 'The requested byte range of the recording (audio/wav or audio/mpeg)', type: 'string', format: 'binary' },
     400: errorRef,
     404: errorRef,
-    415: errorRef,
     416: errorRef,
     502: errorRef,
     503: errorRef,

@@ -52,8 +52,6 @@ export const ClientClosedError = createError(
 // 5xx: the vendor, CX, or this gateway
 /** The vendor answered, but with an error or with something we cannot use. */
 export const UpstreamError = createError('GW_ERR_UPSTREAM', 'Upstream %s: %s', 502)
-/** A stored recording is in an audio format this gateway cannot serve (yet): never disguised as a WAV. */
-export const UnsupportedFormatError = createError('GW_ERR_UNSUPPORTED_FORMAT', 'Recording %s is %s, which this gateway does not serve', 415)
 /** A stored file is not a WAV we can read. */
 export const BadWavError = createError('GW_ERR_BAD_WAV', 'Upstream %s returned an unreadable WAV: %s', 502)
 /** A stored file starts like an MP3 (ID3 tag or frame sync) but is not one we can serve. */

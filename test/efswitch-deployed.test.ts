@@ -4,12 +4,10 @@
  * record_path is a day directory shared by every call of that day.
  */
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
 import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { DEFAULT_EFSWITCH_PATH_QUERY } from '../src/config.js'
 import { uuidOrNull } from '../src/providers/efswitch/record-path-lookup.js'
@@ -25,6 +23,7 @@ import {
   writeRecording
 } from './helpers/efswitch-fixtures.js'
 import { dataOf, findChunk, setDataSize, setRiffSize } from './helpers/wav-craft.js'
+import { ffprobePackets, makeMp3 } from './helpers/mp3-tools.js'
 
 const sw = await startSwitch(t)
 const { cdr, root } = sw
@@ -160,38 +159,42 @@ t.test('each row is confined on its own: a refused record_path does not hide the
   t.ok(warnings.length >= 2, 'both outside paths are logged at warn')
 })
 
-t.test('MP3 recordings: listed as legs, refused with a 415 naming the format, never sent as WAV', async (t) => {
+t.test('MP3 recordings are legs too, served as MP3 whatever their name says', async (t) => {
   const callId = `${randomUUID()}@mp3.example.com`
-  const wav = await writeRecording(outside, { dialogId: callId, agentExtension: '1001', ani, start: midnight - 200_000 })
-  const mp3Name = recordingFileName({ dialogId: callId, agentExtension: '1001', ani, start: midnight - 200_000 }).replace(/\.wav$/, '.mp3')
-  await promisify(execFile)('lame', ['--quiet', '-b', '16', wav.path, join(dec05, mp3Name)])
+  const start = midnight - 200_000
+  const mp3 = await makeMp3(outside, 'leg-1001', { seconds: 2, freq: 500, lame: ['-b', '16'] })
+  const mp3Path = join(dec05, recordingFileName({ dialogId: callId, agentExtension: '1001', ani, start }).replace(/\.wav$/, '.mp3'))
+  await writeFile(mp3Path, mp3.bytes)
   // The same leg in both formats (a script converting after the call): the WAV is served.
-  const both = await writeRecording(dec05, { dialogId: callId, agentExtension: '1002', ani, start: midnight - 150_000 })
-  await promisify(execFile)('lame', ['--quiet', '-b', '16', both.path, both.path.replace(/\.wav$/, '.mp3')])
+  const both = await writeRecording(dec05, { dialogId: callId, agentExtension: '1002', ani, start: start + 50_000 })
+  await writeFile(both.path.replace(/\.wav$/, '.mp3'), mp3.bytes)
   // MP3 bytes under a .wav name.
-  const disguised = join(dec05, recordingFileName({ dialogId: callId, agentExtension: '1003', ani, start: midnight - 100_000 }))
-  await writeFile(disguised, await readFile(join(dec05, mp3Name)))
+  await writeFile(join(dec05, recordingFileName({ dialogId: callId, agentExtension: '1003', ani, start: start + 100_000 })), mp3.bytes)
   await insertCdrRow(cdr, { callId, recordPath: dec05 })
+  const fileFrames = await ffprobePackets(mp3.path)
+  t.ok(fileFrames.length > 10)
 
-  for (const method of ['GET', 'HEAD'] as const) {
-    const res = await get(`${callId}:1001:${ani}:${midnight - 200_000}`, method)
-    t.equal(res.statusCode, 415, method)
-    t.not(res.headers['content-type'], 'audio/wav')
-    if (method === 'GET') {
-      t.match(res.json(), {
-        statusCode: 415,
-        error: 'Unsupported Media Type',
-        code: 'GW_ERR_UNSUPPORTED_FORMAT',
-        message: `Recording ${JSON.stringify(mp3Name)} is MP3 (audio/mpeg), which this gateway does not serve`
-      })
-    }
+  for (const [agent, at, why] of [['1001', start, '.mp3'], ['1003', start + 100_000, 'MP3 bytes named .wav']] as const) {
+    const legId = `${callId}:${agent}:${ani}:${at}`
+    const res = await get(legId)
+    t.equal(res.statusCode, 200, why)
+    t.equal(res.headers['content-type'], 'audio/mpeg', `${why}: served as MP3, never behind a WAV header`)
+    t.equal(res.headers['content-length'], String(res.rawPayload.length))
+    t.not(res.rawPayload.subarray(0, 4).toString('latin1'), 'RIFF')
+    const served = join(outside, `served-${agent}.mp3`)
+    await writeFile(served, res.rawPayload)
+    const frames = await ffprobePackets(served)
+    t.equal(frames.length, fileFrames.length, `${why}: every frame of the file`)
+    t.ok(frames.every((f, i) => f.data.equals(fileFrames[i]!.data)), `${why}: byte-identical frames`)
+    const head = await get(legId, 'HEAD')
+    t.equal(head.statusCode, 200)
+    t.equal(head.headers['content-type'], 'audio/mpeg')
+    t.equal(head.headers['content-length'], res.headers['content-length'])
   }
-  const preferred = await get(`${callId}:1002:${ani}:${midnight - 150_000}`)
+  const preferred = await get(`${callId}:1002:${ani}:${start + 50_000}`)
   t.equal(preferred.statusCode, 200)
+  t.equal(preferred.headers['content-type'], 'audio/wav')
   t.ok(preferred.rawPayload.equals(both.bytes), 'the WAV of a leg stored in both formats')
-  const sniffed = await get(`${callId}:1003:${ani}:${midnight - 100_000}`)
-  t.equal(sniffed.statusCode, 415)
-  t.match(sniffed.json(), { code: 'GW_ERR_UNSUPPORTED_FORMAT', message: /\.wav" is MP3/ })
 })
 
 t.test('a file still being written is served as far as it is written, never promising more', async (t) => {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import { basename } from 'node:path'
 import { addAbortSignal, type Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import { UnsupportedFormatError, UpstreamError } from '../../errors.js'
+import { UpstreamError } from '../../errors.js'
 import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
 import type { MatchPolicy, RecordingProvider } from '../types.js'
 import { DirectoryIndex, type ListingReport } from './directory-index.js'
@@ -134,7 +134,6 @@ export class EfswitchProvider implements RecordingProvider {
         if (bytesRead === 0) break
         filled += bytesRead
       }
-      refuseUnservable(segment.id, head.subarray(0, filled))
       return { size, head: head.subarray(0, filled) }
     } finally {
       await handle.close()
@@ -173,22 +172,6 @@ export class EfswitchProvider implements RecordingProvider {
   async close(): Promise<void> {
     await this.lookup.close()
   }
-}
-
-/*
- * Until the gateway serves MP3 (the CallREC work), an MP3 recording is refused by name, before any
- * byte: the WAV layer would otherwise put a RIFF header in front of MP3 frames. Files are told apart by
- * their bytes as well as their suffix, since a misnamed file must not slip through either.
- */
-function refuseUnservable(id: string, head: Buffer): void {
-  const name = basename(id)
-  if (/\.mp3$/i.test(name) || looksLikeMp3(head)) throw new UnsupportedFormatError(JSON.stringify(name), 'MP3 (audio/mpeg)')
-}
-
-/** An ID3v2 tag or an MPEG audio frame sync (11 set bits) where a WAV has `RIFF`. */
-function looksLikeMp3(head: Buffer): boolean {
-  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'ID3') return true
-  return head.length >= 2 && head[0] === 0xff && (head[1]! & 0xe0) === 0xe0
 }
 
 /**
