@@ -20,11 +20,10 @@ export interface BarePlan {
 export function bareProxy(plan: BarePlan, upstream: string, authorization: string): Server {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 })
   const header = Buffer.from(plan.header, 'base64')
-  // The relay's own failures already end in res.destroy(); the catch covers a throw from writeHead/write, so
-  // no rejection is left unhandled (the http server ignores the handler's return value).
-  return createServer((_req, res) => void relay(res).catch(() => res.destroy()))
+  // The handler's promise never rejects (every failure destroys the response), so nothing awaits it.
+  return createServer((_req, res) => void serve(res))
 
-  async function relay(res: ServerResponse): Promise<void> {
+  async function serve(res: ServerResponse): Promise<void> {
     res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': String(plan.size) })
     res.write(header)
     for (const s of plan.segments) {

@@ -96,7 +96,7 @@ function split(sorted: Buffer | undefined): Buffer[] {
 }
 
 function sortUnique(hashes: Buffer[]): Buffer {
-  hashes.sort((a, b) => a.compare(b))
+  hashes.sort((a, b) => Buffer.compare(a, b))
   const kept = hashes.filter((h, i) => i === 0 || !h.equals(hashes[i - 1]!))
   return Buffer.concat(kept)
 }
