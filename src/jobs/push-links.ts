@@ -96,6 +96,7 @@ export async function runPushJob(given: PushJobDeps, opts: PushJobOptions): Prom
     for (const c of calls) handled.add(c.dialogId)
     await run(calls)
     if (!backfill) await store.advanceCursor(window.end)
+    tally.windowsDone++
   }
 
   if (!backfill) {
@@ -173,7 +174,7 @@ async function readWindow(ctx: CallContext, window: TimeWindow): Promise<CallWor
         continue
       }
       let legs = byCall.get(leg.dialogId)
-      if (!legs) byCall.set(leg.dialogId, (legs = new Map()))
+      if (!legs) byCall.set(leg.dialogId, (legs = new Map<string, CxLeg>()))
       // Keyed by legId: a leg listed twice (pages shifting under us) is pushed once.
       legs.set(leg.legId, leg)
     }
