@@ -5,7 +5,10 @@ export function describePressure(
 ): string {
   const over: string[] = []
   if (limits.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > limits.maxEventLoopDelayMs) {
-    over.push(`event loop delay ${Math.round(usage.eventLoopDelay)} ms > MAX_EVENT_LOOP_DELAY_MS ${limits.maxEventLoopDelayMs}`)
+    // under-pressure reports Infinity when its delay monitor got no sample at all between two samplings
+    // (once a second): the loop was blocked for the whole second, e.g. by a long synchronous task.
+    const delay = Number.isFinite(usage.eventLoopDelay) ? `delay ${Math.round(usage.eventLoopDelay)} ms` : 'blocked for a whole 1 s sample'
+    over.push(`event loop ${delay} > MAX_EVENT_LOOP_DELAY_MS ${limits.maxEventLoopDelayMs}`)
   }
   if (limits.maxHeapUsedBytes > 0 && usage.heapUsed > limits.maxHeapUsedBytes) {
     over.push(`heap used ${usage.heapUsed} B > MAX_HEAP_USED_BYTES ${limits.maxHeapUsedBytes}`)

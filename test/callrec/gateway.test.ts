@@ -70,8 +70,6 @@ const rig = await startPushRig(t, {
     METRICS_TOKEN: '',
     // Every request looks its leg and layouts up again, so each fault meets a servlet before the headers.
     LEG_CACHE_TTL_MS: '0',
-    // About formats and faults, not load shedding: a busy machine must not turn answers into 503s.
-    MAX_EVENT_LOOP_DELAY_MS: '0',
     LOG_LEVEL: 'debug'
   }
 })

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { testEnv } from './gateway-config.js'
 import type { Teardownable } from './sox.js'
 
 const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
@@ -12,10 +13,10 @@ export interface GatewayProcess {
   exited(): boolean
 }
 
-/** The real gateway (src/server.ts) as a child process. */
+/** The real gateway (src/server.ts) as a child process, load shedding off unless `env` sets a limit (testEnv). */
 export function startGatewayProcess(t: Teardownable, id: string, env: Record<string, string>): GatewayProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...testEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []
