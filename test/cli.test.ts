@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { startCxSimulator, type CxSimulator } from '../simulators/cx.js'
 import { startEleveoSimulator, type EleveoSimulator } from '../simulators/eleveo.js'
+import { startCallrecDemo } from '../src/demo/callrec.js'
 import { migrate } from '../src/state/migrations.js'
 import { startPostgres } from './helpers/postgres.js'
 import { tempDir } from './helpers/sox.js'
@@ -146,6 +147,21 @@ t.test('doctor: PostgreSQL state store — not migrated, migrated, migrated but 
   const denied = await cli(['doctor'], env(readOnly.toString()))
   t.equal(denied.code, 1)
   t.match(checks(denied.stdout).get('state store'), { mark: '✗', text: /this user may not write push_cursor, push_ledger, push_failed, push_pending, push_run_reports[^]*fix: grant/ })
+})
+
+t.test('doctor: Eleveo as CallREC — servlet login and database', async (t) => {
+  const callrec = await startCallrecDemo(Date.now())
+  t.teardown(() => callrec.close())
+  const env = { ...callrec.env, RECORDING_VENDOR: 'eleveo', LINK_SIGNING_KEY: SIGNING_KEY }
+  const good = await cli(['doctor'], env)
+  t.equal(good.code, 0, 'exit 0')
+  t.match(checks(good.stdout).get('recording system'), { mark: '✓', text: new RegExp(`CallREC servlets at ${callrec.servletsUrl}, database postgres://\\*\\*\\*@[^ ]+ answers`) })
+  t.same(secretsIn(good.stdout), [], 'no secret is printed')
+
+  const badLogin = await cli(['doctor'], { ...env, ELEVEO_PASSWORD: 'not-the-callrec-password' })
+  t.equal(badLogin.code, 1)
+  t.match(checks(badLogin.stdout).get('recording system'), { mark: '✗', text: /fix: check ELEVEO_BASE_URL, ELEVEO_USERNAME and ELEVEO_PASSWORD \(the servlet login\) and ELEVEO_DATABASE_URL/ })
+  t.notMatch(badLogin.stdout, /not-the-callrec-password/)
 })
 
 t.test('backfill: the running gateway pushes a past period; progress as plain lines, then a summary', async (t) => {
