@@ -14,6 +14,8 @@ export interface Config {
   /** The recording vendor (RECORDING_VENDOR) with the settings it needs, all present. */
   recorder: RecorderConfig
   legCacheTtlMs: number
+  /** Bounds on serving recordings, whatever the vendor (see README "Limits on serving recordings"). */
+  retrieval: RetrievalLimits
 
   /** Null when CX_BASE_URL is unset: no pushing (no scheduler, no state); the service only serves recordings. */
   cx: CxConfig | null
@@ -51,6 +53,17 @@ export interface Config {
   metricsToken: string | null
   /** Things an operator should fix that do not stop start-up (old variable names); logged once by buildApp. */
   warnings: readonly string[]
+}
+
+export interface RetrievalLimits {
+  /** MAX_SEGMENTS_PER_LEG: a leg split into more parts is a 502 before any part is read. */
+  maxSegmentsPerLeg: number
+  /** MAX_RECORDING_BYTES: a stored file or merged recording claiming more is a 502. */
+  maxRecordingBytes: number
+  /** MAX_CONCURRENT_STREAMS: recordings served at once; beyond, 503 + Retry-After. */
+  maxConcurrentStreams: number
+  /** SEND_TIMEOUT_MS: a response whose client takes no bytes for this long is cut (0: never). */
+  sendTimeoutMs: number
 }
 
 /** Eleveo reached through its REST API. */
@@ -274,6 +287,12 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     instanceId: str(env, 'INSTANCE_ID') ?? `${hostname()}:${process.pid}`,
     recorder,
     legCacheTtlMs: int(env, 'LEG_CACHE_TTL_MS', 30_000, 0),
+    retrieval: {
+      maxSegmentsPerLeg: int(env, 'MAX_SEGMENTS_PER_LEG', 1000, 1, 1_000_000),
+      maxRecordingBytes: int(env, 'MAX_RECORDING_BYTES', 16 * 1024 ** 3, 1),
+      maxConcurrentStreams: int(env, 'MAX_CONCURRENT_STREAMS', 200, 1, 100_000),
+      sendTimeoutMs: int(env, 'SEND_TIMEOUT_MS', 60_000, 0, MAX_TIMER_MS)
+    },
     cx,
     publicBaseUrl,
     push: {

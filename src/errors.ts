@@ -34,6 +34,12 @@ export const FormatMismatchError = createError(
 )
 /** A stored file is not a WAV we can read. */
 export const BadWavError = createError('GW_ERR_BAD_WAV', 'Upstream %s returned an unreadable WAV: %s', 502)
+/** A leg split into more parts than MAX_SEGMENTS_PER_LEG: refused before any part is asked for. */
+export const TooManySegmentsError = createError('GW_ERR_TOO_MANY_SEGMENTS', 'Upstream %s: %s', 502)
+/** A size the upstream reported that no recording can have (unsafe integer, or over MAX_RECORDING_BYTES). */
+export const RecordingTooLargeError = createError('GW_ERR_RECORDING_TOO_LARGE', 'Upstream %s: %s', 502)
+/** MAX_CONCURRENT_STREAMS recordings are being served already (or file descriptors ran short). */
+export const OverloadedError = createError('GW_ERR_OVERLOADED', '%s', 503)
 export const UnauthorizedError = createError('GW_ERR_UNAUTHORIZED', '%s', 401)
 export const ForbiddenError = createError('GW_ERR_FORBIDDEN', '%s', 403)
 

@@ -4,7 +4,8 @@ import { LRUCache } from 'lru-cache'
 import { probeWavLayout } from '../audio/wav/layout-probe.js'
 import { WavParseError, type WavLayout } from '../audio/wav/riff.js'
 import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../audio/wav/virtual-wav.js'
-import { BadWavError, LegNotFoundError } from '../errors.js'
+import { forEachConcurrent } from '../jobs/limiter.js'
+import { BadWavError, LegNotFoundError, RecordingTooLargeError, TooManySegmentsError } from '../errors.js'
 import type { LegKey } from '../legs/leg-id.js'
 import type { RecordingProvider } from '../providers/types.js'
 import type { ByteRange, SegmentRef, VendorLeg } from '../recording.js'
@@ -30,7 +31,16 @@ export interface RecordingResolverOptions {
    * was cached, and serving another leg's audio would be worse than one more upstream call.
    */
   readonly recheckBeyondMs?: number
+  /** MAX_SEGMENTS_PER_LEG: a leg split into more parts is refused (502) before any part is asked for. */
+  readonly maxSegmentsPerLeg?: number
+  /** MAX_RECORDING_BYTES: a stored part, or the merged file, claiming more is refused (502). */
+  readonly maxRecordingBytes?: number
 }
+
+/** Segment headers read at once for one leg: enough to hide round trips, never a burst of thousands. */
+export const SEGMENT_PROBE_CONCURRENCY = 8
+export const DEFAULT_MAX_SEGMENTS_PER_LEG = 1000
+export const DEFAULT_MAX_RECORDING_BYTES = 16 * 1024 ** 3
 
 /**
  * From a leg ID to a virtual WAV: look up the call's legs (cached, shared), pick the closest leg, read
@@ -43,14 +53,18 @@ export interface RecordingResolverOptions {
 export class RecordingResolver {
   readonly #legs: LegCache
   readonly #provider: RecordingProvider
-  readonly #layouts: LRUCache<string, WavLayout> | null
+  readonly #layoutCache: LRUCache<string, WavLayout> | null
   readonly #recheckBeyondMs: number
+  readonly #maxSegments: number
+  readonly #maxBytes: number
 
   constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
     this.#provider = provider
     this.#recheckBeyondMs = opts.recheckBeyondMs ?? 5000
+    this.#maxSegments = opts.maxSegmentsPerLeg ?? DEFAULT_MAX_SEGMENTS_PER_LEG
+    this.#maxBytes = opts.maxRecordingBytes ?? DEFAULT_MAX_RECORDING_BYTES
     this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
-    this.#layouts = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
+    this.#layoutCache = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
   }
 
   async resolve(key: LegKey, signal: AbortSignal): Promise<ResolvedRecording> {
@@ -69,8 +83,11 @@ export class RecordingResolver {
           : `No recording of agent ${key.agentExtension} with ani ${JSON.stringify(key.ani)} exists for dialogId ${key.dialogId} at ${this.#provider.name}`
       )
     }
-    const layouts = await Promise.all(leg.segments.map((segment) => this.#layout(segment, signal)))
+    const layouts = await this.#layouts(leg, signal)
     const wav = planVirtualWav(layouts)
+    if (wav.size > this.#maxBytes) {
+      throw new RecordingTooLargeError(this.#provider.name, `the merged recording would be ${wav.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`)
+    }
     return { leg, wav, etag: entityTag(this.#provider.name, leg.segments, layouts, wav) }
   }
 
@@ -93,19 +110,44 @@ export class RecordingResolver {
     )
   }
 
+  /** Every segment's layout, SEGMENT_PROBE_CONCURRENCY at a time; the first failure stops the rest. */
+  async #layouts(leg: VendorLeg, signal: AbortSignal): Promise<WavLayout[]> {
+    const count = leg.segments.length
+    if (count > this.#maxSegments) {
+      throw new TooManySegmentsError(
+        this.#provider.name,
+        `the leg of agent ${leg.agentExtension} is split into ${count} parts, more than MAX_SEGMENTS_PER_LEG (${this.#maxSegments})`
+      )
+    }
+    const layouts = new Array<WavLayout>(count)
+    await forEachConcurrent(leg.segments.keys(), SEGMENT_PROBE_CONCURRENCY, async (i) => {
+      layouts[i] = await this.#layout(leg.segments[i] as SegmentRef, signal)
+    })
+    return layouts
+  }
+
   async #layout(segment: SegmentRef, signal: AbortSignal): Promise<WavLayout> {
-    const cached = this.#layouts?.get(segment.id)
+    const cached = this.#layoutCache?.get(segment.id)
     if (cached !== undefined) return cached
     let layout: WavLayout
     try {
-      layout = await probeWavLayout((bytes) => this.#provider.statSegment(segment, bytes, signal))
+      layout = await probeWavLayout(async (bytes) => {
+        const info = await this.#provider.statSegment(segment, bytes, signal)
+        if (!Number.isSafeInteger(info.size) || info.size > this.#maxBytes) {
+          throw new RecordingTooLargeError(
+            this.#provider.name,
+            `segment ${this.#provider.describeSegment(segment)} claims ${info.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`
+          )
+        }
+        return info
+      })
     } catch (err) {
       if (err instanceof WavParseError) {
         throw new BadWavError(this.#provider.name, `segment ${this.#provider.describeSegment(segment)}: ${err.message}`, { cause: err })
       }
       throw err
     }
-    this.#layouts?.set(segment.id, layout)
+    this.#layoutCache?.set(segment.id, layout)
     return layout
   }
 }
