@@ -114,22 +114,33 @@ export class Readiness {
 
   async #runOne(name: string, check: ReadinessCheck, stop: AbortSignal): Promise<void> {
     const started = performance.now()
-    const signal = AbortSignal.any([stop, AbortSignal.timeout(this.#timeoutMs)])
+    // A timer held here, not AbortSignal.timeout(): on Node 20 a timeout signal referenced only by an
+    // AbortSignal.any() composite can be garbage-collected before it fires, and a hanging vendor then
+    // left the last result standing for as long as it hung.
+    const controller = new AbortController()
+    const timedOut = new Error(`no answer within ${this.#timeoutMs} ms`)
+    const timer = setTimeout(() => controller.abort(timedOut), this.#timeoutMs)
+    timer.unref()
+    const onStop = (): void => controller.abort(stop.reason)
+    if (stop.aborted) onStop()
+    else stop.addEventListener('abort', onStop, { once: true })
+    const signal = controller.signal
     let error: string | null = null
     try {
       // Raced against the signal: a check that ignores its signal still cannot hold the result back.
       await Promise.race([
         Promise.resolve().then(() => check(signal)),
         new Promise<never>((_resolve, reject) => {
-          const fail = (): void => reject(signal.reason instanceof Error && signal.reason.name !== 'TimeoutError'
-            ? signal.reason
-            : new Error(`no answer within ${this.#timeoutMs} ms`))
+          const fail = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)))
           if (signal.aborted) fail()
           else signal.addEventListener('abort', fail, { once: true })
         })
       ])
     } catch (err) {
       error = redactUrl(err instanceof Error ? err.message : String(err)) || 'failed'
+    } finally {
+      clearTimeout(timer)
+      stop.removeEventListener('abort', onStop)
     }
     if (stop.aborted) return
     const previous = this.#results.get(name)
