@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { errorBodyOf, errorBodySchema, RETRY_AFTER_S, type ErrorBody } from '../src/errors.js'
+import { errorBodyOf, errorBodySchema, RETRY_AFTER_S, RouteNotFoundError } from '../src/errors.js'
 
 /**
  * One error shape for every route (see errorBodyOf): 5xx are logged with the whole error and its
@@ -19,15 +19,9 @@ export default fp(
       return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
     })
 
-    app.setNotFoundHandler((request, reply) => {
-      const body: ErrorBody = {
-        statusCode: 404,
-        code: 'GW_ERR_ROUTE_NOT_FOUND',
-        error: 'Not Found',
-        message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`
-      }
-      return reply.code(404).send(body)
-    })
+    app.setNotFoundHandler((request, reply) =>
+      reply.code(404).send(errorBodyOf(new RouteNotFoundError(request.method, request.url.split('?')[0] ?? '')))
+    )
   },
   { name: 'errors' }
 )

@@ -1,9 +1,8 @@
-import createError from '@fastify/error'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { RETRY_AFTER_S, type ErrorBody } from '../src/errors.js'
+import { errorBodyOf, OverloadedError, RateLimitedError, RETRY_AFTER_S } from '../src/errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,8 +13,6 @@ declare module 'fastify' {
     pressureHandler?: (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => unknown
   }
 }
-
-export const RateLimitedError = createError('GW_ERR_RATE_LIMITED', 'Too many requests from this client: at most %s per %s; retry in %s', 429)
 
 /** Between two warnings about shedding: one line per episode of pressure, not one per refused request. */
 const SHED_LOG_EVERY_MS = 10_000
@@ -44,14 +41,8 @@ export default fp(
           lastShedLog = now
           request.log.warn({ pressure: type, value }, 'under pressure: refusing requests with 503')
         }
-        const body: ErrorBody = {
-          statusCode: 503,
-          code: 'GW_ERR_OVERLOADED',
-          error: 'Service Unavailable',
-          message: 'The gateway is overloaded; retry later'
-        }
         // Answered here rather than thrown: the error handler would log every refused request as an error.
-        void reply.code(503).header('retry-after', String(RETRY_AFTER_S)).send(body)
+        void reply.code(503).header('retry-after', String(RETRY_AFTER_S)).send(errorBodyOf(new OverloadedError()))
       }
     })
 

@@ -1,6 +1,15 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { requireBearer } from '../src/auth/bearer.js'
-import { RETRY_AFTER_S } from '../src/errors.js'
+import {
+  BadBackfillError,
+  errorBodyOf,
+  NoPushRunError,
+  PushDisabledError,
+  PushLockUnavailableError,
+  PushNotLeaderError,
+  PushRunInProgressError,
+  RETRY_AFTER_S
+} from '../src/errors.js'
 import { RunInProgressError } from '../src/jobs/push-runner.js'
 
 /**
@@ -103,7 +112,7 @@ interface StartRunBody {
 }
 
 function badRequest(reply: FastifyReply, message: string): FastifyReply {
-  return reply.code(400).send({ statusCode: 400, code: 'GW_ERR_BAD_BACKFILL', error: 'Bad Request', message })
+  return reply.code(400).send(errorBodyOf(new BadBackfillError(message)))
 }
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
@@ -142,12 +151,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
     })
   )
 
-  const disabled = {
-    statusCode: 409,
-    code: 'GW_ERR_PUSH_DISABLED',
-    error: 'Conflict',
-    message: 'Pushing to CX is disabled: CX_BASE_URL is not set'
-  }
+  const disabled = errorBodyOf(new PushDisabledError())
 
   app.post<{ Body: StartRunBody | undefined }>(
     '/admin/push-runs',
@@ -192,32 +196,19 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
         // Several instances: only the holder of the push lock runs; answer once that is decided.
         const lease = await run.lease
         if (lease === 'elsewhere') {
-          return reply.code(409).send({
-            statusCode: 409,
-            code: 'GW_ERR_PUSH_NOT_LEADER',
-            error: 'Conflict',
-            message: 'Another instance is running the push job; try again when it has finished'
-          })
+          return reply.code(409).send(errorBodyOf(new PushNotLeaderError()))
         }
         if (lease === 'failed') {
           const report = await run.done
-          return reply.code(503).header('retry-after', String(RETRY_AFTER_S)).send({
-            statusCode: 503,
-            code: 'GW_ERR_PUSH_LOCK_UNAVAILABLE',
-            error: 'Service Unavailable',
-            message: report?.error ?? 'the push lock could not be taken'
-          })
+          return reply
+            .code(503)
+            .header('retry-after', String(RETRY_AFTER_S))
+            .send(errorBodyOf(new PushLockUnavailableError(report?.error ?? 'the push lock could not be taken')))
         }
         return reply.code(202).header('location', '/admin/push-runs/latest').send({ id: run.id, trigger: run.trigger, status: 'running' })
       } catch (err) {
         if (!(err instanceof RunInProgressError)) throw err
-        return reply.code(409).send({
-          statusCode: 409,
-          code: 'GW_ERR_PUSH_RUN_IN_PROGRESS',
-          error: 'Conflict',
-          message: `A push run is already in progress (${err.runId}); try again when it has finished`,
-          runId: err.runId
-        })
+        return reply.code(409).send({ ...errorBodyOf(new PushRunInProgressError(err.runId)), runId: err.runId })
       }
     }
   )
@@ -230,7 +221,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
       if (!runner) return reply.code(409).send(disabled)
       const report = await runner.latest()
       if (report === null) {
-        return reply.code(404).send({ statusCode: 404, code: 'GW_ERR_NO_PUSH_RUN', error: 'Not Found', message: 'No push run has happened yet' })
+        return reply.code(404).send(errorBodyOf(new NoPushRunError()))
       }
       return report
     }

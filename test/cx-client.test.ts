@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { Agent } from 'undici'
 import { CxClient } from '../src/cx/client.js'
-import { CxAuthError } from '../src/cx/errors.js'
+import { CxAuthError } from '../src/errors.js'
 import { buildLinkMessage } from '../src/cx/message.js'
 import { KeycloakTokenSource, staticToken } from '../src/cx/token.js'
 import { uuidV5 } from '../src/cx/uuid.js'

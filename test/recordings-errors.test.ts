@@ -110,7 +110,7 @@ t.test('segments of different formats: 502 naming both formats, before any body 
   t.ok(audioRequests(rig.sim).every((r) => r.range === 'bytes=0-4095'), 'only header probes (4 KiB) were fetched')
 })
 
-t.test('Eleveo unreachable or rejecting our credentials: 502 naming it', async (t) => {
+t.test('Eleveo unreachable: 503 with Retry-After; rejecting our credentials: 502; both naming it', async (t) => {
   const port = await new Promise<number>((resolve) => {
     const s = createServer()
     s.listen(0, '127.0.0.1', () => {
@@ -121,7 +121,9 @@ t.test('Eleveo unreachable or rejecting our credentials: 502 naming it', async (
   const down = await buildApp({ config: gatewayConfig(`http://127.0.0.1:${port}`), logger: false })
   t.teardown(() => down.close())
   const res = await down.inject({ method: 'GET', url: `/recordings/dlg:1001:1:${T0}` })
-  t.equal(res.statusCode, 502)
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '5')
+  t.match(res.json<ErrorBody>(), { code: 'GW_ERR_UPSTREAM_UNREACHABLE' })
   t.match(res.json<ErrorBody>().message, /^Upstream eleveo: recordings of dialog dlg: cannot connect \(ECONNREFUSED\)/)
 
   const rig = await startRig(t, { env: { ELEVEO_PASSWORD: 'wrong' } })

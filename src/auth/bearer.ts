@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { errorBodyOf, UnauthorizedError } from '../errors.js'
 
 /** Hashing first makes both sides the same length, so the comparison time says nothing about the token. */
 export function sameSecret(given: string, expected: string): boolean {
@@ -21,7 +22,7 @@ export function requireBearer(
     reply
       .code(401)
       .header('www-authenticate', `Bearer realm="${realm}"`)
-      .send({ statusCode: 401, code: 'GW_ERR_UNAUTHORIZED', error: 'Unauthorized', message })
+      .send(errorBodyOf(new UnauthorizedError(message)))
 
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const m = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')

@@ -1,7 +1,7 @@
 import { Agent, type Dispatcher } from 'undici'
 import type { CxConfig } from '../config.js'
 import { UpstreamError } from '../errors.js'
-import { CxAuthError } from './errors.js'
+import { CxAuthError } from '../errors.js'
 import { cxRequest, excerpt, type CxResponse } from './http.js'
 import { KeycloakTokenSource, staticToken, type TokenSource } from './token.js'
 import type { CimMessage, PushOutcome, TimeWindow, VoiceActivity } from './types.js'

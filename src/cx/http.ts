@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from 'undici'
 import { redactAccessParams } from '../auth/redact.js'
-import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { errorCode, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
 
 export interface CxResponse {
   readonly status: number
@@ -54,14 +54,14 @@ export async function cxRequest(dispatcher: Dispatcher, req: CxRequest): Promise
 }
 
 function isUndiciTimeout(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
+  const code = errorCode(err)
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
 }
 
 function errorText(err: unknown): string {
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code
-    return typeof code === 'string' ? `${code} ${err.message}` : err.message
+    const code = errorCode(err)
+    return code !== undefined ? `${code} ${err.message}` : err.message
   }
   return String(err)
 }

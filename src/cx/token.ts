@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { CxAuthError } from './errors.js'
+import { CxAuthError } from '../errors.js'
 import { cxRequest, excerpt } from './http.js'
 
 /** Where the bearer token for CX comes from. */

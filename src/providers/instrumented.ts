@@ -1,20 +1,20 @@
 import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
+import { errorCode } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg, VendorName } from '../recording.js'
 import type { MatchPolicy, RecordingProvider } from './types.js'
 
 type Operation = 'findLegs' | 'statSegment' | 'openSegment' | 'ping'
 
+const LABEL = /^[A-Za-z0-9_]{1,64}$/
+
 /** A stable, low-cardinality label for an error: its named code (GW_ERR_*, UND_ERR_*, ECONNREFUSED…) or class. */
-function errorCode(err: unknown): string {
-  if (err !== null && typeof err === 'object') {
-    const code = (err as { code?: unknown }).code
-    if (typeof code === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(code)) return code
-    const name = (err as { name?: unknown }).name
-    if (typeof name === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(name)) return name
-  }
-  return 'unknown'
+function errorLabel(err: unknown): string {
+  const code = errorCode(err)
+  if (code !== undefined && LABEL.test(code)) return code
+  const name = (err as { name?: unknown } | null)?.name
+  return typeof name === 'string' && LABEL.test(name) ? name : 'unknown'
 }
 
 /**
@@ -47,7 +47,7 @@ export class InstrumentedProvider implements RecordingProvider {
   async openSegment(segment: SegmentRef, range: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const stream = await this.#timed('openSegment', signal, () => this.#inner.openSegment(segment, range, signal))
     stream.once('error', (err: unknown) => {
-      if (signal?.aborted !== true) this.#metrics.upstreamErrors.inc({ vendor: this.name, operation: 'openSegment', code: errorCode(err) })
+      if (signal?.aborted !== true) this.#metrics.upstreamErrors.inc({ vendor: this.name, operation: 'openSegment', code: errorLabel(err) })
     })
     return stream
   }
@@ -74,7 +74,7 @@ export class InstrumentedProvider implements RecordingProvider {
     } catch (err) {
       if (signal?.aborted !== true) {
         this.#metrics.upstreamDuration.observe(labels, (performance.now() - started) / 1000)
-        this.#metrics.upstreamErrors.inc({ ...labels, code: errorCode(err) })
+        this.#metrics.upstreamErrors.inc({ ...labels, code: errorLabel(err) })
       }
       throw err
     }

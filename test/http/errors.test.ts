@@ -96,6 +96,6 @@ t.test('a client hanging up is not logged as a failure', async (t) => {
   ac.abort()
   await t.rejects(pending)
   for (let i = 0; i < 100 && !lines().some((l) => l.msg === 'request rejected'); i++) await new Promise((r) => setTimeout(r, 20))
-  t.match(lines().find((l) => l.msg === 'request rejected'), { level: 30, err: { code: 'GW_CLIENT_CLOSED' } })
+  t.match(lines().find((l) => l.msg === 'request rejected'), { level: 30, err: { code: 'GW_ERR_CLIENT_CLOSED' } })
   t.notOk(lines().some((l) => (l.level as number) >= 50), 'no error logged')
 })

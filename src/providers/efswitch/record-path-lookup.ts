@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import { UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+import { errorCode, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
 
 export interface PoolTuning {
   /** A lookup is one short query; a handful of connections serve many concurrent requests. */
@@ -46,11 +46,6 @@ const CONNECTION_CODES = new Set([
   'EAI_AGAIN',
   'EPIPE'
 ])
-
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
 
 /**
  * Finds the recording directory of a call in the switch's database (postgres.js pool, prepared
@@ -132,7 +127,7 @@ export function classify(err: unknown): Error {
     // column that does not exist): the upstream answered, but not with something usable.
     return new UpstreamError('efswitch', `recording path query failed (SQLSTATE ${err.code}: ${err.message})`)
   }
-  const code = codeOf(err)
+  const code = errorCode(err)
   if (code !== undefined && CONNECTION_CODES.has(code)) {
     return new UpstreamUnavailableError('efswitch', `database not reachable (${code})`)
   }

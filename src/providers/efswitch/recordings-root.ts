@@ -2,7 +2,7 @@ import { constants as fsConstants, existsSync } from 'node:fs'
 import { open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises'
 import { isAbsolute, join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { LegNotFoundError, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+import { errorCode, LegNotFoundError, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
 
 /** Only warnings are needed: every refusal is logged at warn with the value that was refused. */
 export type RefusalLog = Pick<FastifyBaseLogger, 'warn'>
@@ -10,11 +10,6 @@ export type RefusalLog = Pick<FastifyBaseLogger, 'warn'>
 export interface OpenRecording {
   readonly handle: FileHandle
   readonly size: number
-}
-
-function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
 }
 
 /** Linux shows the path an open descriptor really refers to here; elsewhere the pre-open check must do. */
@@ -37,7 +32,7 @@ export class RecordingsRoot {
       return await realpath(this.configured)
     } catch (err) {
       // A missing root is an outage of the recordings volume (an unmounted share), not a missing call.
-      throw new UpstreamUnavailableError('efswitch', `recordings root is not accessible (${errnoCode(err) ?? 'error'})`)
+      throw new UpstreamUnavailableError('efswitch', `recordings root is not accessible (${errorCode(err) ?? 'error'})`)
     }
   }
 
@@ -69,7 +64,7 @@ export class RecordingsRoot {
     try {
       real = await realpath(resolved)
     } catch (err) {
-      const code = errnoCode(err)
+      const code = errorCode(err)
       if (code === 'ENOENT' || code === 'ENOTDIR') return null
       throw new UpstreamError('efswitch', `cannot resolve the recordings directory (${code ?? 'error'})`)
     }
@@ -90,7 +85,7 @@ export class RecordingsRoot {
     try {
       entries = await readdir(dir, { withFileTypes: true })
     } catch (err) {
-      const code = errnoCode(err)
+      const code = errorCode(err)
       if (code === 'ENOENT' || code === 'ENOTDIR') return []
       throw new UpstreamError('efswitch', `cannot list the recordings directory (${code ?? 'error'})`)
     }
@@ -151,7 +146,7 @@ export class RecordingsRoot {
       // NOFOLLOW: the last component cannot have been swapped for a symlink since realpath looked.
       handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW)
     } catch (err) {
-      if (errnoCode(err) === 'ELOOP') this.refuse('recording file became a symlink after it was checked', { segmentId: id, real })
+      if (errorCode(err) === 'ELOOP') this.refuse('recording file became a symlink after it was checked', { segmentId: id, real })
       throw this.openError(err)
     }
     try {
@@ -173,7 +168,7 @@ export class RecordingsRoot {
   }
 
   private openError(err: unknown): Error {
-    const code = errnoCode(err)
+    const code = errorCode(err)
     if (code === 'ENOENT' || code === 'ENOTDIR') return new LegNotFoundError('recording file no longer exists')
     if (code === 'ELOOP') return new LegNotFoundError('recording not found')
     return new UpstreamError('efswitch', `cannot open the recording file (${code ?? 'error'})`)

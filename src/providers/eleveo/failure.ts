@@ -1,18 +1,10 @@
-import { UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js'
+import { errorCode, UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js'
 
 const VENDOR = 'eleveo'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 const CUT_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'])
-
-function codeOf(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined
-  const code = (err as { code?: unknown }).code
-  if (typeof code === 'string') return code
-  // undici wraps a connect failure's system error as `cause`.
-  return codeOf((err as { cause?: unknown }).cause)
-}
 
 /**
  * Turns what undici threw while talking to Eleveo into the error a client should see, naming the
@@ -21,7 +13,7 @@ function codeOf(err: unknown): string | undefined {
  */
 export function eleveoFailure(err: unknown, what: string, timeoutMs: number, signal?: AbortSignal): Error {
   if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : (err as Error)
-  const code = codeOf(err)
+  const code = errorCode(err)
   if (code !== undefined && TIMEOUT_CODES.has(code)) {
     return new UpstreamTimeoutError(VENDOR, `${what}: no answer within ${timeoutMs} ms`, { cause: err })
   }
