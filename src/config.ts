@@ -74,6 +74,8 @@ export interface EleveoRestConfig {
   username: string | null
   password: string | null
   timeoutMs: number
+  /** ELEVEO_CONNECTIONS: sockets to Eleveo at most; a request waits at most timeoutMs for one (then 503). */
+  connections: number
 }
 
 /** Eleveo, tagged by the interface it is reached through (more interfaces join this union). */
@@ -208,7 +210,8 @@ function recorderConfig(env: Env): RecorderConfig {
   const eleveo = {
     username: str(env, 'ELEVEO_USERNAME'),
     password: str(env, 'ELEVEO_PASSWORD'),
-    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
+    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
+    connections: int(env, 'ELEVEO_CONNECTIONS', 256, 1, 65_536)
   }
   const databaseUrl = url(env, 'EFSWITCH_DATABASE_URL')
   const recordingsRoot = str(env, 'EFSWITCH_RECORDINGS_ROOT')

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { redactUrl } from '../auth/redact.js'
+import { TimedAbort } from '../http/timed-abort.js'
 
 /** One readiness check: resolves when the dependency is usable, throws (or rejects) with the reason when not. */
 export type ReadinessCheck = (signal: AbortSignal) => Promise<unknown>
@@ -114,17 +115,10 @@ export class Readiness {
 
   async #runOne(name: string, check: ReadinessCheck, stop: AbortSignal): Promise<void> {
     const started = performance.now()
-    // A timer held here, not AbortSignal.timeout(): on Node 20 a timeout signal referenced only by an
-    // AbortSignal.any() composite can be garbage-collected before it fires, and a hanging vendor then
-    // left the last result standing for as long as it hung.
-    const controller = new AbortController()
-    const timedOut = new Error(`no answer within ${this.#timeoutMs} ms`)
-    const timer = setTimeout(() => controller.abort(timedOut), this.#timeoutMs)
-    timer.unref()
-    const onStop = (): void => controller.abort(stop.reason)
-    if (stop.aborted) onStop()
-    else stop.addEventListener('abort', onStop, { once: true })
-    const signal = controller.signal
+    // A deadline held by the check (see TimedAbort): with AbortSignal.timeout() inside AbortSignal.any()
+    // a hanging vendor left the last result standing on Node 20, the timeout signal collected unfired.
+    const deadline = new TimedAbort(stop, this.#timeoutMs, () => new Error(`no answer within ${this.#timeoutMs} ms`))
+    const signal = deadline.signal
     let error: string | null = null
     try {
       // Raced against the signal: a check that ignores its signal still cannot hold the result back.
@@ -139,8 +133,7 @@ export class Readiness {
     } catch (err) {
       error = redactUrl(err instanceof Error ? err.message : String(err)) || 'failed'
     } finally {
-      clearTimeout(timer)
-      stop.removeEventListener('abort', onStop)
+      deadline.dispose()
     }
     if (stop.aborted) return
     const previous = this.#results.get(name)
