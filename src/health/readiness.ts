@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { AsyncTask, SimpleIntervalJob, ToadScheduler } from 'toad-scheduler'
 import { redactUrl } from '../auth/redact.js'
 import { TimedAbort } from '../http/timed-abort.js'
 
@@ -40,7 +41,7 @@ export class Readiness {
   readonly #intervalMs: number
   readonly #timeoutMs: number
   readonly #onChange: ((name: string, result: CheckResult) => void) | undefined
-  #timer: NodeJS.Timeout | null = null
+  readonly #scheduler = new ToadScheduler()
   #running: Promise<void> | null = null
   readonly #stop = new AbortController()
   #started = false
@@ -78,26 +79,24 @@ export class Readiness {
     return this.#running
   }
 
-  /** Starts the background loop: a run now, then one every interval after the previous ended. */
+  /**
+   * Starts the background runs on toad-scheduler (the service's one scheduler): one now, then one every
+   * interval; a tick that finds the previous run still going is skipped. Stopped by shutDown().
+   */
   start(): void {
     if (this.#started) return
     this.#started = true
-    const loop = (): void => {
-      void this.refresh().then(() => {
-        if (this.#shuttingDown) return
-        this.#timer = setTimeout(loop, this.#intervalMs)
-        // The loop never keeps the process alive by itself.
-        this.#timer.unref()
-      })
-    }
-    loop()
+    // refresh() never rejects: each check's failure is its result.
+    const task = new AsyncTask('readiness', () => this.refresh())
+    this.#scheduler.addSimpleIntervalJob(
+      new SimpleIntervalJob({ milliseconds: this.#intervalMs, runImmediately: true }, task, { id: 'readiness', preventOverrun: true })
+    )
   }
 
   /** From now on the probe answers 503 'shutting_down' (load balancers drain); the loop stops. */
   shutDown(): void {
     this.#shuttingDown = true
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
+    this.#scheduler.stop()
     this.#stop.abort(new Error('the gateway is shutting down'))
   }
 

@@ -29,13 +29,11 @@ function abortError(signal: AbortSignal): Error {
  */
 export class LegCache {
   readonly #provider: Pick<RecordingProvider, 'findLegs'>
-  readonly #ttlMs: number
   readonly #cache: LRUCache<string, VendorLeg[]> | null
   readonly #inFlight = new Map<string, InFlight>()
 
   constructor(provider: Pick<RecordingProvider, 'findLegs'>, opts: LegCacheOptions) {
     this.#provider = provider
-    this.#ttlMs = opts.ttlMs
     // lru-cache reads ttl 0 as "never expires", the opposite of what LEG_CACHE_TTL_MS=0 means.
     this.#cache = opts.ttlMs > 0 ? new LRUCache({ max: opts.max ?? 10_000, ttl: opts.ttlMs }) : null
   }
@@ -57,13 +55,12 @@ export class LegCache {
     return this.#cache?.has(dialogId) ?? false
   }
 
-  /** Forgets one call, e.g. after a push run learnt it has new legs. */
+  /**
+   * Forgets one call. The resolver calls it when a cached listing has no leg close enough to the one
+   * asked for: that leg may have been recorded after the listing was cached.
+   */
   invalidate(dialogId: string): void {
     this.#cache?.delete(dialogId)
-  }
-
-  get ttlMs(): number {
-    return this.#ttlMs
   }
 
   #start(dialogId: string): InFlight {

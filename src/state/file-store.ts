@@ -90,10 +90,6 @@ export class FileStateStore implements StateStore {
     return store
   }
 
-  get directory(): string {
-    return this.#dir
-  }
-
   /** Journal fsyncs since open (diagnostics, bench). */
   get journalSyncs(): number {
     return this.#journal.syncs

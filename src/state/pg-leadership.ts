@@ -140,11 +140,6 @@ class PgLease implements Lease, StatementRunner {
     return this.#abort.signal
   }
 
-  /** Backend pid of the session holding the lock (operators, tests). */
-  get sessionPid(): number {
-    return this.#pid
-  }
-
   /**
    * A statement on the lock's session. Refused once the session is gone: the check and the hand-over
    * to postgres.js happen without an I/O turn in between, so a closed connection is never written to.

@@ -133,7 +133,3 @@ export class EfswitchProvider implements RecordingProvider {
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
-
-export function createEfswitchProvider(options: EfswitchProviderOptions): RecordingProvider {
-  return new EfswitchProvider(options)
-}
