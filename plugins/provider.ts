@@ -28,7 +28,8 @@ export default fp<ProviderPluginOptions>(
       ttlMs: app.config.legCacheTtlMs,
       recheckBeyondMs: app.config.push.matchToleranceMs,
       maxSegmentsPerLeg: app.config.retrieval.maxSegmentsPerLeg,
-      maxRecordingBytes: app.config.retrieval.maxRecordingBytes
+      maxRecordingBytes: app.config.retrieval.maxRecordingBytes,
+      maxCachedBytes: app.config.retrieval.cacheMaxBytes
     })
     app.decorate('provider', provider)
     app.decorate('recordings', recordings)

@@ -64,6 +64,8 @@ export interface RetrievalLimits {
   maxConcurrentStreams: number
   /** SEND_TIMEOUT_MS: a response whose client takes no bytes for this long is cut (0: never). */
   sendTimeoutMs: number
+  /** LEG_CACHE_MAX_BYTES: estimated bytes each of the listing and layout caches may hold. */
+  cacheMaxBytes: number
 }
 
 /** Eleveo reached through its REST API. */
@@ -294,7 +296,8 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       maxSegmentsPerLeg: int(env, 'MAX_SEGMENTS_PER_LEG', 1000, 1, 1_000_000),
       maxRecordingBytes: int(env, 'MAX_RECORDING_BYTES', 16 * 1024 ** 3, 1),
       maxConcurrentStreams: int(env, 'MAX_CONCURRENT_STREAMS', 200, 1, 100_000),
-      sendTimeoutMs: int(env, 'SEND_TIMEOUT_MS', 60_000, 0, MAX_TIMER_MS)
+      sendTimeoutMs: int(env, 'SEND_TIMEOUT_MS', 60_000, 0, MAX_TIMER_MS),
+      cacheMaxBytes: int(env, 'LEG_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024)
     },
     cx,
     publicBaseUrl,

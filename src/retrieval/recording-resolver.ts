@@ -10,7 +10,7 @@ import type { LegKey } from '../legs/leg-id.js'
 import type { RecordingProvider } from '../providers/types.js'
 import type { ByteRange, SegmentRef, VendorLeg } from '../recording.js'
 import { chooseClosestLeg } from './closest-leg.js'
-import { LegCache } from './leg-cache.js'
+import { DEFAULT_CACHE_MAX_BYTES, LegCache } from './leg-cache.js'
 
 /** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
 export interface ResolvedRecording {
@@ -25,6 +25,8 @@ export interface RecordingResolverOptions {
   readonly ttlMs: number
   readonly maxCachedCalls?: number
   readonly maxCachedSegments?: number
+  /** LEG_CACHE_MAX_BYTES: estimated bytes each cache (listings, layouts) may hold. */
+  readonly maxCachedBytes?: number
   /**
    * A cached listing whose closest leg starts further than this from the requested start (or that has
    * no candidate at all) is looked up again once: the link may be for a leg recorded after the listing
@@ -63,8 +65,18 @@ export class RecordingResolver {
     this.#recheckBeyondMs = opts.recheckBeyondMs ?? 5000
     this.#maxSegments = opts.maxSegmentsPerLeg ?? DEFAULT_MAX_SEGMENTS_PER_LEG
     this.#maxBytes = opts.maxRecordingBytes ?? DEFAULT_MAX_RECORDING_BYTES
-    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
-    this.#layoutCache = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
+    const maxBytes = opts.maxCachedBytes ?? DEFAULT_CACHE_MAX_BYTES
+    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000, maxBytes })
+    this.#layoutCache =
+      opts.ttlMs > 0
+        ? new LRUCache<string, WavLayout>({
+            max: opts.maxCachedSegments ?? 50_000,
+            ttl: opts.ttlMs,
+            maxSize: maxBytes,
+            // Object overheads plus the fmt body, the only part whose size the stored file decides.
+            sizeCalculation: (layout, id) => 256 + 2 * id.length + layout.format.fmtBody.length
+          })
+        : null
   }
 
   async resolve(key: LegKey, signal: AbortSignal): Promise<ResolvedRecording> {
