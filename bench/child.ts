@@ -1,19 +1,22 @@
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
-import { Pool } from 'undici'
+import type { AddressInfo } from 'node:net'
 import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
+import { bareProxy, type BarePlan } from './bare-proxy.js'
 import { BENCH_PASSWORD, BENCH_USER } from './common.js'
 
 /*
  * The bench's helpers, one per process, so they compete for CPU like separate services would (the
  * gateway itself runs as `node dist/src/server.js`, see common.ts):
- *   sim      <legs.json> <latencyMs>        the Eleveo simulator
- *   pipe     <upstreamUrl> <authorization>   the baseline: an HTTP server piping an undici request through
- * Each sends `{ url }` to the parent over IPC once it listens, and exits when the parent disconnects.
+ *   sim   <legs.json> <latencyMs>                     the Eleveo simulator
+ *   bare  <plan.json> <upstreamUrl> <authorization>   the baseline proxy (bare-proxy.ts)
+ * Each sends `{ url }` to the parent over IPC once it listens, answers `bench:cpu` with its own
+ * process.cpuUsage(), and exits when the parent disconnects.
  */
 
-
 function ready(url: string): void {
+  process.on('message', (m) => {
+    if (m === 'bench:cpu') process.send?.({ cpu: process.cpuUsage() })
+  })
   process.send?.({ url })
   process.on('disconnect', () => process.exit(0))
 }
@@ -26,26 +29,15 @@ async function sim(legsFile: string, latencyMs: string): Promise<void> {
   ready(s.url)
 }
 
-async function pipe(upstreamUrl: string, authorization: string): Promise<void> {
-  const pool = new Pool(upstreamUrl, { connections: 256 })
-  const server = createServer((req, res) => {
-    pool
-      .request({ method: 'GET', path: req.url ?? '/', headers: { authorization }, signal: undefined })
-      .then(({ statusCode, headers, body }) => {
-        res.writeHead(statusCode, { 'content-type': 'audio/wav', 'content-length': String(headers['content-length']) })
-        body.pipe(res)
-        res.on('close', () => body.destroy())
-      })
-      .catch(() => res.destroy())
-  })
+async function bare(planFile: string, upstreamUrl: string, authorization: string): Promise<void> {
+  const plan = JSON.parse(await readFile(planFile, 'utf8')) as BarePlan
+  const server = bareProxy(plan, upstreamUrl, authorization)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new Error('no address')
-  ready(`http://127.0.0.1:${address.port}`)
+  ready(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
 }
 
-const [mode, a = '', b = ''] = process.argv.slice(2)
-const run = mode === 'sim' ? sim(a, b) : mode === 'pipe' ? pipe(a, b) : Promise.reject(new Error(`unknown mode ${mode}`))
+const [mode, a = '', b = '', c = ''] = process.argv.slice(2)
+const run = mode === 'sim' ? sim(a, b) : mode === 'bare' ? bare(a, b, c) : Promise.reject(new Error(`unknown mode ${mode}`))
 run.catch((err: unknown) => {
   console.error(err)
   process.exit(1)

@@ -14,11 +14,13 @@ const CACHE_CONTROL = 'private, max-age=300'
 const errorRef = { $ref: 'ErrorBody#' } as const
 
 export const recordingSchema = {
-  summary: 'Stream the recording of one CX leg as a single WAV file',
+  summary: 'Stream the recording of one CX leg as a single WAV or MP3 file',
   description:
     'Finds the vendor leg closest in start time to legStartTime (same agentExtension preferred on a tie), ' +
-    'merges HOLD-split parts into one WAV, and streams it. Supports single byte ranges (several ranges are ' +
-    'coalesced into one spanning range). HEAD returns the same headers, reading only the start (the WAV header, 4 KiB to 1 MiB) of each segment.',
+    'merges HOLD-split parts into one file, and streams it: WAV (audio/wav) when the stored parts are WAV, MP3 (audio/mpeg) ' +
+    'when they are MP3. Supports single byte ranges (several ranges are coalesced into one spanning range). HEAD returns the ' +
+    'same headers, reading only the start of each WAV segment (its header, 4 KiB to 1 MiB); for MP3 segments also their ' +
+    'last bytes (trailing tags) and, when a part has no Info frame to count its frames, the whole part once (then cached).',
   params: {
     type: 'object',
     required: ['legId'],
@@ -39,8 +41,8 @@ export const recordingSchema = {
     }
   },
   response: {
-    200: { description: 'The whole recording (audio/wav)', type: 'string', format: 'binary' },
-    206: { description: 'The requested byte range of the recording (audio/wav)', type: 'string', format: 'binary' },
+    200: { description: 'The whole recording (audio/wav or audio/mpeg)', type: 'string', format: 'binary' },
+    206: { description: 'The requested byte range of the recording (audio/wav or audio/mpeg)', type: 'string', format: 'binary' },
     400: errorRef,
     404: errorRef,
     416: errorRef,
@@ -92,7 +94,7 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       })
 
       const rec = await app.recordings.resolve(key, abort.signal)
-      const size = rec.wav.size
+      const size = rec.file.size
       let wanted: RangeRequest = parseRange(request.headers.range, size)
       if (wanted.kind !== 'full' && !ifRangeAllows(request.headers['if-range'], rec.etag)) wanted = { kind: 'full' }
 
@@ -109,9 +111,9 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       const length = range.end - range.start + 1
       void reply
         .code(wanted.kind === 'partial' ? 206 : 200)
-        .header('content-type', 'audio/wav')
+        .header('content-type', rec.contentType)
         .header('content-length', String(length))
-        .header('content-disposition', `inline; filename="${legId.replace(/:/g, '_')}.wav"`)
+        .header('content-disposition', `inline; filename="${legId.replace(/:/g, '_')}.${rec.extension}"`)
       if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
 
       let sent = 0

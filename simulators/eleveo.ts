@@ -6,7 +6,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 /*
  * The Eleveo recording API as the GUIDE models it, for tests, the bench and the demo:
  *   GET /api/recordings?dialogId=<id>  → { legs: [...] } (unordered: served in reverse), 404 for an unknown call
- *   GET /api/recordings/<legId>/audio  → audio/wav with Content-Length, Accept-Ranges, 206 / 416 for Range
+ *   GET /api/recordings/<legId>/audio  → audio/wav (audio/mpeg for a .mp3 file) with Content-Length, Accept-Ranges, 206 / 416 for Range
  * Basic auth on everything. Faults can be switched on per call and per endpoint.
  */
 
@@ -19,7 +19,7 @@ export interface SimEleveoLeg {
   start: string
   end: string | null
   endReason?: string | null
-  /** The WAV file served as this leg's audio. */
+  /** The file served as this leg's audio: a WAV, or an MP3 when its name ends in .mp3. */
   wavPath?: string
 }
 
@@ -160,6 +160,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
     if (fault === 'error500') return reply.code(500).send({ message: 'Internal error' })
 
     const size = fault === 'garbage' ? GARBAGE.length : (await stat(leg.wavPath)).size
+    const type = leg.wavPath.endsWith('.mp3') ? 'audio/mpeg' : 'audio/wav'
     const range = singleRange(request.headers.range, size)
     void reply.header('accept-ranges', 'bytes')
     if (range === 'unsatisfiable') {
@@ -170,16 +171,16 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
     const status = range === null ? 200 : 206
     if (range !== null) void reply.header('content-range', `bytes ${start}-${end}/${fault === 'huge-size' ? HUGE_SIZE : size}`)
     if (fault === 'garbage') {
-      return reply.code(status).type('audio/wav').send(GARBAGE.subarray(start, end + 1))
+      return reply.code(status).type(type).send(GARBAGE.subarray(start, end + 1))
     }
     if (fault === 'truncated') {
       const bytes = await readSlice(leg.wavPath, start, end)
-      return truncate(reply, status, 'audio/wav', bytes)
+      return truncate(reply, status, type, bytes)
     }
     if (fault === 'trickle') return trickle(reply, status, 'audio/wav', await readSlice(leg.wavPath, start, end), trickleMs)
     return reply
       .code(status)
-      .type('audio/wav')
+      .type(type)
       .header('content-length', String(end - start + 1))
       .send(end >= start ? createReadStream(leg.wavPath, { start, end }) : Buffer.alloc(0))
   })

@@ -8,8 +8,9 @@ import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
 import { DEMO_CALLS, MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
+import { CALLREC_MERGED_CALL_ID, callrecMergedCouples, startCallrecDemo } from './demo/callrec.js'
 import { toneWav } from './demo/tone-wav.js'
-import { formatLegId } from './legs/leg-id.js'
+import { planDemoCalls } from './demo/plan.js'
 
 /*
  * `npm run demo`: the whole flow on one machine with nothing but `npm ci`. Starts the CX and Eleveo
@@ -17,6 +18,9 @@ import { formatLegId } from './legs/leg-id.js'
  * them (signed links, an admin token, state in a temporary directory), runs one push and prints the
  * links CX received, then serves until Ctrl-C. DEMO_PORT picks the gateway's port (default 3000; 0: any
  * free port). LOG_LEVEL sets the gateway's log level (default warn, to keep the output readable).
+ *
+ * `npm run demo -- --callrec`: the same with Eleveo reached as CallREC installations expose it
+ * (ELEVEO_API=callrec): couples in a throw-away PostgreSQL, servlets simulated, MP3 recordings.
  */
 
 const HOST = '127.0.0.1'
@@ -51,57 +55,80 @@ interface DemoData {
   titles: Map<string, string>
 }
 
-async function writeCalls(dir: string): Promise<DemoData> {
-  const now = Date.now()
-  const eleveoLegs: SimEleveoLeg[] = []
-  const activities: SimVoiceActivity[] = []
-  const titles = new Map<string, string>()
-  for (const call of DEMO_CALLS) {
-    const callStart = Math.floor((now - call.minutesAgo * 60_000) / 1000) * 1000
-    for (const [legIndex, leg] of call.legs.entries()) {
-      let legStart = Number.POSITIVE_INFINITY
-      let legEnd = 0
-      for (const [partIndex, part] of leg.parts.entries()) {
-        const id = `${call.dialogId}-${legIndex}-${partIndex}`
-        const wavPath = join(dir, `${id}.wav`)
-        await writeFile(wavPath, toneWav(part))
-        const start = callStart + part.at * 1000
-        const end = start + part.seconds * 1000
-        legStart = Math.min(legStart, start)
-        legEnd = Math.max(legEnd, end)
-        eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
-      }
-      activities.push({
-        conversationId: `conv-${call.dialogId}`,
-        channelSessionId: `cs-${call.dialogId}-${legIndex}`,
-        dialogId: call.dialogId,
-        agentExtension: leg.agentExtension,
-        ani: call.ani,
-        legStartTime: iso(legStart),
-        legEndTime: iso(legEnd)
-      })
-      const legId = formatLegId({ dialogId: call.dialogId, agentExtension: leg.agentExtension, ani: call.ani, startTime: legStart })
-      titles.set(legId, `${call.title}, agent ${leg.agentExtension}`)
-    }
+/** The recorder side of the demo: what the gateway is pointed at, and what CX will report. */
+interface DemoRecorder {
+  /** The gateway's ELEVEO_* settings. */
+  env: Record<string, string>
+  activities: SimVoiceActivity[]
+  titles: Map<string, string>
+  /** Printout lines naming the simulated recorder. */
+  describe: string[]
+  mergedDialogId: string
+  /** How to fetch and look at the merged recording from its link. */
+  download(url: string): string[]
+  close(): Promise<void>
+}
+
+/** Eleveo's modelled REST API with WAV recordings (the default). */
+async function restRecorder(dir: string): Promise<DemoRecorder> {
+  const data = await writeCalls(dir)
+  const eleveo = await startEleveoSimulator({ username: SIM_USER, password: SIM_PASSWORD, legs: data.eleveoLegs })
+  const parts = mergedCallParts()
+  return {
+    env: { ELEVEO_BASE_URL: eleveo.url, ELEVEO_USERNAME: SIM_USER, ELEVEO_PASSWORD: SIM_PASSWORD },
+    activities: data.activities,
+    titles: data.titles,
+    describe: [`  Eleveo simulator  ${eleveo.url}`],
+    mergedDialogId: MERGED_CALL_ID,
+    download: (url) => [
+      `Download the recording merged from its ${parts.length} HOLD-split parts (${parts.map((p) => `${p.seconds} s`).join(' + ')} of tones):`,
+      `  curl -o merged.wav '${url}'`
+    ],
+    close: () => eleveo.close()
   }
-  return { eleveoLegs, activities, titles }
+}
+
+/** Eleveo as CallREC: couples in a throw-away PostgreSQL, servlets handing out MP3s. */
+async function callrecRecorder(): Promise<DemoRecorder> {
+  const demo = await startCallrecDemo(Date.now())
+  const couples = callrecMergedCouples()
+  return {
+    env: demo.env,
+    activities: demo.activities,
+    titles: demo.titles,
+    describe: [`  CallREC servlets  ${demo.servletsUrl}`, `  CallREC database  ${demo.databaseUrl}   (schema callrec, times in ${demo.env.ELEVEO_TIMEZONE})`],
+    mergedDialogId: CALLREC_MERGED_CALL_ID,
+    download: (url) => [
+      `Download the recording joined from its ${couples.length} couples (${couples.map((c) => `${c.seconds} s`).join(' + ')} of MP3 tones, 8 kHz mono) and look at it:`,
+      `  curl -o merged.mp3 '${url}'`,
+      '  ffprobe -hide_banner merged.mp3'
+    ],
+    close: () => demo.close()
+  }
+}
+
+async function writeCalls(dir: string): Promise<DemoData> {
+  const plan = planDemoCalls(DEMO_CALLS, Date.now())
+  const eleveoLegs: SimEleveoLeg[] = []
+  for (const { id, call, agentExtension, part, start, end } of plan.parts) {
+    const wavPath = join(dir, `${id}.wav`)
+    await writeFile(wavPath, toneWav(part))
+    eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
+  }
+  return { eleveoLegs, activities: plan.activities, titles: plan.titles }
 }
 
 async function main(): Promise<void> {
   const port = await demoPort()
   const dir = await mkdtemp(join(tmpdir(), 'cx-recording-gateway-demo-'))
-  const data = await writeCalls(dir)
-
-  const eleveo = await startEleveoSimulator({ username: SIM_USER, password: SIM_PASSWORD, legs: data.eleveoLegs })
-  const cx = await startCxSimulator({ activities: data.activities })
+  const recorder = process.argv.slice(2).includes('--callrec') ? await callrecRecorder() : await restRecorder(dir)
+  const cx = await startCxSimulator({ activities: recorder.activities })
   const adminToken = randomBytes(18).toString('base64url')
   const gatewayUrl = `http://${HOST}:${port}`
 
   const config = loadConfig({
     RECORDING_VENDOR: 'eleveo',
-    ELEVEO_BASE_URL: eleveo.url,
-    ELEVEO_USERNAME: SIM_USER,
-    ELEVEO_PASSWORD: SIM_PASSWORD,
+    ...recorder.env,
     // The simulator's recordings are complete at once; a real Eleveo needs its processing time.
     PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
@@ -129,7 +156,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${signal}: stopping the gateway and the simulators…\n`)
     void (async () => {
       await app.close()
-      await Promise.all([cx.close(), eleveo.close()])
+      await Promise.all([cx.close(), recorder.close()])
       await rm(dir, { recursive: true, force: true })
       process.stdout.write('Stopped.\n')
       process.exit(0)
@@ -145,7 +172,7 @@ async function main(): Promise<void> {
     await app.listen({ host: HOST, port })
   } catch (err) {
     await app.close()
-    await Promise.all([cx.close(), eleveo.close()])
+    await Promise.all([cx.close(), recorder.close()])
     await rm(dir, { recursive: true, force: true })
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new Error(`port ${port} is in use: run with DEMO_PORT=<another port>, or DEMO_PORT=0 for any free one`)
@@ -161,14 +188,13 @@ async function main(): Promise<void> {
   }
 
   const links = cx.received.map((r) => ({ legId: r.legId, url: r.mediaUrl }))
-  const merged = links.find((l) => l.legId.startsWith(`${MERGED_CALL_ID}:`))
-  const parts = mergedCallParts()
+  const merged = links.find((l) => l.legId.startsWith(`${recorder.mergedDialogId}:`))
   const out: string[] = [
     '',
     'cx-recording-gateway demo',
     `  gateway           ${gatewayUrl}   (GET /health/ready, /metrics, /openapi.json)`,
     `  CX simulator      ${cx.url}`,
-    `  Eleveo simulator  ${eleveo.url}`,
+    ...recorder.describe,
     `  admin token       ${adminToken}`,
     '',
     `Push run ${report.id}: ${report.status}, ${report.pushed} links pushed to CX ` +
@@ -177,15 +203,14 @@ async function main(): Promise<void> {
     'Links CX received (signed):'
   ]
   // In the order of the calls, not the order the concurrent pushes happened to land in.
-  for (const [legId, title] of data.titles) {
+  for (const [legId, title] of recorder.titles) {
     const link = links.find((l) => l.legId === legId)
     out.push(`  ${title}`, `    ${link?.url ?? '(not pushed)'}`)
   }
   if (merged !== undefined) {
     out.push(
       '',
-      `Download the recording merged from its ${parts.length} HOLD-split parts (${parts.map((p) => `${p.seconds} s`).join(' + ')} of tones):`,
-      `  curl -o merged.wav '${merged.url}'`,
+      ...recorder.download(merged.url),
       '',
       'Without its signature the same link is refused (401):',
       `  curl -i '${merged.url.split('?')[0] ?? merged.url}'`

@@ -54,6 +54,8 @@ export const ClientClosedError = createError(
 export const UpstreamError = createError('GW_ERR_UPSTREAM', 'Upstream %s: %s', 502)
 /** A stored file is not a WAV we can read. */
 export const BadWavError = createError('GW_ERR_BAD_WAV', 'Upstream %s returned an unreadable WAV: %s', 502)
+/** A stored file starts like an MP3 (ID3 tag or frame sync) but is not one we can serve. */
+export const BadMp3Error = createError('GW_ERR_BAD_MP3', 'Upstream %s returned an unreadable MP3: %s', 502)
 /** Segments of one leg cannot be joined by copying bytes. */
 export const FormatMismatchError = createError(
   'GW_ERR_FORMAT_MISMATCH',

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { request } from 'undici'
 import { mergedCallParts } from '../src/demo/calls.js'
 import { toneSamples, toneWav } from '../src/demo/tone-wav.js'
+import { startDemo } from './helpers/demo-process.js'
 import { soxConcat, soxInfo, soxSamples, tempDir } from './helpers/sox.js'
 
 /*
@@ -15,30 +13,10 @@ import { soxConcat, soxInfo, soxSamples, tempDir } from './helpers/sox.js'
  * and sample for sample what sox makes of them; Ctrl-C stops it cleanly.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
 t.test('the demo prints a signed link to the merged recording, serves it, and stops on Ctrl-C', async (t) => {
   const dir = await tempDir(t, 'cxgw-demo-')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DEMO_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const serving = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-      if (stdout.includes('Serving until Ctrl-C.')) resolve()
-    })
-    void exited.then(([code]) => reject(new Error(`the demo exited (${code}) early:\n${stdout}\n${stderr}`)))
-  })
-  await serving
+  const demo = await startDemo(t)
+  const stdout = demo.stdout()
 
   t.match(stdout, /Push run \S+: ok, 5 links pushed to CX/, 'one push, five links (three calls)')
   const links = [...stdout.matchAll(/^ {4}(http:\/\/127\.0\.0\.1:\d+\/recordings\/\S+)$/gm)].map((m) => m[1]!)
@@ -76,9 +54,9 @@ t.test('the demo prints a signed link to the merged recording, serves it, and st
   t.equal(unsigned.statusCode, 401, 'the same link without its signature is refused')
   await unsigned.body.dump()
 
-  child.kill('SIGINT')
-  const [code, signal] = await exited
+  demo.child.kill('SIGINT')
+  const [code, signal] = await demo.exited
   t.equal(signal, null)
-  t.equal(code, 0, `clean exit (stderr: ${stderr})`)
-  t.match(stdout, /Stopped\.\n$/)
+  t.equal(code, 0, `clean exit (stderr: ${demo.stderr()})`)
+  t.match(demo.stdout(), /Stopped\.\n$/)
 })

@@ -12,7 +12,7 @@ import { makeHoldCall, metadataRequests, startRig } from './recordings-setup.js'
  */
 
 t.test('a 600 KiB fmt chunk: the served header carries an 18-byte fmt, and sox reads the same samples', async (t) => {
-  const rig = await startRig(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const rig = await startRig(t)
   const call = await makeHoldCall(rig.dir, 'dlg-fat-fmt', {}, [0.6, 0.4])
   for (const path of call.paths) await padFmtChunk(path, 600 * 1024)
   rig.sim.legs.push(...call.legs)
@@ -29,7 +29,7 @@ t.test('a 600 KiB fmt chunk: the served header carries an 18-byte fmt, and sox r
 })
 
 t.test('LEG_CACHE_MAX_BYTES bounds the listing cache: the least recently used call is looked up again', async (t) => {
-  const rig = await startRig(t, { env: { LEG_CACHE_MAX_BYTES: '4096', MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const rig = await startRig(t, { env: { LEG_CACHE_MAX_BYTES: '4096' } })
   const calls = []
   for (let i = 0; i < 12; i++) {
     const call = await makeHoldCall(rig.dir, `dlg-cache-${i}`, {}, [0.1])

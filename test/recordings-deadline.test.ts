@@ -11,7 +11,7 @@ import { makeHoldCall, startRig } from './recordings-setup.js'
 
 for (const target of ['metadata', 'audio'] as const) {
   t.test(`a ${target === 'metadata' ? 'listing' : 'WAV header'} trickling one byte every 1.5 s: 504 after ELEVEO_TIMEOUT_MS`, async (t) => {
-    const rig = await startRig(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '0' } })
+    const rig = await startRig(t)
     const call = await makeHoldCall(rig.dir, 'dlg-trickle', {}, [0.5])
     rig.sim.legs.push(...call.legs)
     rig.sim.setFault('trickle', { target })
@@ -36,7 +36,7 @@ for (const target of ['metadata', 'audio'] as const) {
 }
 
 t.test('the deadline does not cut audio: a long recording streams past ELEVEO_TIMEOUT_MS to a slow reader', async (t) => {
-  const rig = await startRig(t, { env: { ELEVEO_TIMEOUT_MS: '300', MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const rig = await startRig(t, { env: { ELEVEO_TIMEOUT_MS: '300' } })
   const call = await makeHoldCall(rig.dir, 'dlg-long', {}, [0.5])
   const long = await makeTone(join(rig.dir, 'long.wav'), { seconds: 20, rate: 48_000, channels: 2 })
   rig.sim.legs.push(...call.legs.map((l) => ({ ...l, wavPath: long })))

@@ -29,6 +29,9 @@ export function gatewayConfig(eleveoUrl: string, env: Record<string, string> = {
     LOG_LEVEL: 'silent',
     PORT: '0',
     HOST: '127.0.0.1',
+    // Shedding is off unless a test is about it: on a busy machine, loading modules alone can leave an
+    // event-loop delay sample over the default 1 s, and a 503 would then fail a test about something else.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env
   })
 }
@@ -72,15 +75,22 @@ export async function makeHoldCall(
   tone: Omit<ToneOptions, 'seconds' | 'freq'> = {},
   seconds: readonly number[] = [2.5, 1.3, 1.75]
 ): Promise<HoldCall> {
-  const agentExtension = '1001'
-  const ani = '+41441234567'
   const paths: string[] = []
-  const legs: SimEleveoLeg[] = []
-  let at = T0
   for (const [i, s] of seconds.entries()) {
     const path = join(dir, `${dialogId}-${i}.wav`)
     await makeTone(path, { ...tone, seconds: s, freq: 300 + 150 * i })
     paths.push(path)
+  }
+  return holdCall(dialogId, paths, seconds)
+}
+
+/** The Eleveo legs of one call split by HOLD into the given files (any format), `seconds` long each. */
+export function holdCall(dialogId: string, paths: readonly string[], seconds: readonly number[]): HoldCall {
+  const agentExtension = '1001'
+  const ani = '+41441234567'
+  const legs: SimEleveoLeg[] = []
+  let at = T0
+  for (const [i, s] of seconds.entries()) {
     legs.push({
       id: `${dialogId}-rec-${i}`,
       dialogId,
@@ -89,11 +99,11 @@ export async function makeHoldCall(
       start: iso(at),
       end: iso(at + s * 1000),
       endReason: i < seconds.length - 1 ? 'HOLD' : 'HANGUP',
-      wavPath: path
+      wavPath: paths[i] as string
     })
     at += s * 1000 + 20_000
   }
-  return { dialogId, agentExtension, ani, paths, legs, legId: `${dialogId}:${agentExtension}:${ani}:${T0}` }
+  return { dialogId, agentExtension, ani, paths: [...paths], legs, legId: `${dialogId}:${agentExtension}:${ani}:${T0}` }
 }
 
 export function audioRequests(sim: Pick<EleveoSimulator, 'requests'>): EleveoSimulator['requests'] {

@@ -58,7 +58,7 @@ async function streaming(rig: Rig, count: number): Promise<void> {
 }
 
 t.test('MAX_CONCURRENT_STREAMS stalled listeners: the next client gets 503 + Retry-After at once, liveness still answers', async (t) => {
-  const rig = await startRig(t, { env: { MAX_CONCURRENT_STREAMS: '3', SEND_TIMEOUT_MS: '0', MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const rig = await startRig(t, { env: { MAX_CONCURRENT_STREAMS: '3', SEND_TIMEOUT_MS: '0' } })
   const legIds = await bigRecordings(rig, 4)
   const { base, port } = await origin(rig.app)
   const stalled = legIds.slice(0, 3).map((legId) => stalledClient(t, port, legId))
@@ -81,7 +81,7 @@ t.test('MAX_CONCURRENT_STREAMS stalled listeners: the next client gets 503 + Ret
 
 t.test('every Eleveo connection pinned by stalled listeners: a fresh client gets 503 after ELEVEO_TIMEOUT_MS, not silence', async (t) => {
   const rig = await startRig(t, {
-    env: { ELEVEO_CONNECTIONS: '2', ELEVEO_TIMEOUT_MS: '1000', SEND_TIMEOUT_MS: '0', MAX_EVENT_LOOP_DELAY_MS: '0' }
+    env: { ELEVEO_CONNECTIONS: '2', ELEVEO_TIMEOUT_MS: '1000', SEND_TIMEOUT_MS: '0'}
   })
   const legIds = await bigRecordings(rig, 3)
   const { base, port } = await origin(rig.app)
@@ -100,7 +100,7 @@ t.test('every Eleveo connection pinned by stalled listeners: a fresh client gets
 
 t.test('SEND_TIMEOUT_MS cuts listeners who stopped reading, with their upstream requests; a fresh client is then served whole', async (t) => {
   const rig = await startRig(t, {
-    env: { ELEVEO_CONNECTIONS: '2', MAX_CONCURRENT_STREAMS: '2', SEND_TIMEOUT_MS: '500', MAX_EVENT_LOOP_DELAY_MS: '0' }
+    env: { ELEVEO_CONNECTIONS: '2', MAX_CONCURRENT_STREAMS: '2', SEND_TIMEOUT_MS: '500'}
   })
   const legIds = await bigRecordings(rig, 3)
   const { base, port } = await origin(rig.app)

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { EfswitchProvider } from './efswitch/provider.js'
+import { CallrecProvider } from './eleveo/callrec/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
@@ -9,6 +10,10 @@ export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBas
   const recorder = config.recorder
   switch (recorder.vendor) {
     case 'eleveo': {
+      if (recorder.api === 'callrec') {
+        const { vendor: _vendor, api: _api, ...options } = recorder
+        return new CallrecProvider(options)
+      }
       const { baseUrl, username, password, timeoutMs, connections } = recorder
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
       return new EleveoProvider({ baseUrl, username, password, timeoutMs, connections })

@@ -1,21 +1,26 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
-import { probeWavLayout } from '../audio/wav/layout-probe.js'
-import { WavParseError, type WavLayout } from '../audio/wav/riff.js'
-import { planVirtualWav, streamVirtualWav, type VirtualWav } from '../audio/wav/virtual-wav.js'
+import { Mp3ParseError } from '../audio/mp3/frame-header.js'
+import { streamVirtualFile, type VirtualFile } from '../audio/virtual-file.js'
+import { WavParseError } from '../audio/wav/riff.js'
+import { BadMp3Error, BadWavError, LegNotFoundError, RecordingTooLargeError, TooManySegmentsError } from '../errors.js'
 import { forEachConcurrent } from '../jobs/limiter.js'
-import { BadWavError, LegNotFoundError, RecordingTooLargeError, TooManySegmentsError } from '../errors.js'
 import type { LegKey } from '../legs/leg-id.js'
 import type { RecordingProvider } from '../providers/types.js'
 import type { ByteRange, SegmentRef, VendorLeg } from '../recording.js'
 import { chooseClosestLeg } from './closest-leg.js'
+import { layoutSignature, planLegAudio, probeSegmentLayout, type SegmentLayout, type SegmentReader } from './leg-audio.js'
 import { DEFAULT_CACHE_MAX_BYTES, LegCache } from './leg-cache.js'
+import { providerSegmentReader } from './segment-reader.js'
 
 /** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
 export interface ResolvedRecording {
   readonly leg: VendorLeg
-  readonly wav: VirtualWav
+  /** The merged file: WAV or MP3, as the segments are. */
+  readonly file: VirtualFile
+  readonly contentType: 'audio/wav' | 'audio/mpeg'
+  readonly extension: 'wav' | 'mp3'
   /** Strong entity tag: the same segments with the same layouts give the same bytes. */
   readonly etag: string
 }
@@ -25,8 +30,6 @@ export interface RecordingResolverOptions {
   readonly ttlMs: number
   readonly maxCachedCalls?: number
   readonly maxCachedSegments?: number
-  /** LEG_CACHE_MAX_BYTES: estimated bytes each cache (listings, layouts) may hold. */
-  readonly maxCachedBytes?: number
   /**
    * A cached listing whose closest leg starts further than this from the requested start (or that has
    * no candidate at all) is looked up again once: the link may be for a leg recorded after the listing
@@ -37,17 +40,20 @@ export interface RecordingResolverOptions {
   readonly maxSegmentsPerLeg?: number
   /** MAX_RECORDING_BYTES: a stored part, or the merged file, claiming more is refused (502). */
   readonly maxRecordingBytes?: number
+  /** LEG_CACHE_MAX_BYTES: estimated bytes each cache (listings, layouts) may hold. */
+  readonly maxCachedBytes?: number
 }
 
-/** Segment headers read at once for one leg: enough to hide round trips, never a burst of thousands. */
+/** Segment layouts read at once for one leg: enough to hide round trips, never a burst of thousands. */
 export const SEGMENT_PROBE_CONCURRENCY = 8
 export const DEFAULT_MAX_SEGMENTS_PER_LEG = 1000
 export const DEFAULT_MAX_RECORDING_BYTES = 16 * 1024 ** 3
 
 /**
- * From a leg ID to a virtual WAV: look up the call's legs (cached, shared), pick the closest leg, read
- * every segment's RIFF layout (in parallel; cached), plan the merged file. Any problem (no leg,
- * unreadable WAV, mismatched formats) surfaces here, before a response header is written.
+ * From a leg ID to a virtual file: look up the call's legs (cached, shared), pick the closest leg, read
+ * every segment's layout (WAV or MP3, told from its first bytes; in parallel; cached), plan the merged
+ * file. Any problem (no leg, unreadable audio, mismatched formats) surfaces here, before a response
+ * header is written.
  *
  * Layouts are cached beside the legs because a player seeking through a recording sends one Range
  * request after another: with both caches warm, a request costs one upstream round trip (the audio).
@@ -55,7 +61,7 @@ export const DEFAULT_MAX_RECORDING_BYTES = 16 * 1024 ** 3
 export class RecordingResolver {
   readonly #legs: LegCache
   readonly #provider: RecordingProvider
-  readonly #layoutCache: LRUCache<string, WavLayout> | null
+  readonly #layouts: LRUCache<string, SegmentLayout> | null
   readonly #recheckBeyondMs: number
   readonly #maxSegments: number
   readonly #maxBytes: number
@@ -67,14 +73,14 @@ export class RecordingResolver {
     this.#maxBytes = opts.maxRecordingBytes ?? DEFAULT_MAX_RECORDING_BYTES
     const maxBytes = opts.maxCachedBytes ?? DEFAULT_CACHE_MAX_BYTES
     this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000, maxBytes })
-    this.#layoutCache =
+    this.#layouts =
       opts.ttlMs > 0
-        ? new LRUCache<string, WavLayout>({
+        ? new LRUCache<string, SegmentLayout>({
             max: opts.maxCachedSegments ?? 50_000,
             ttl: opts.ttlMs,
             maxSize: maxBytes,
-            // Object overheads plus the fmt body, the only part whose size the stored file decides.
-            sizeCalculation: (layout, id) => 256 + 2 * id.length + layout.format.fmtBody.length
+            // Object overheads plus a WAV's fmt body, the only part whose size the stored file decides.
+            sizeCalculation: (l, id) => 256 + 2 * id.length + (l.container === 'wav' ? l.layout.format.fmtBody.length : 0)
           })
         : null
   }
@@ -95,12 +101,12 @@ export class RecordingResolver {
           : `No recording of agent ${key.agentExtension} with ani ${JSON.stringify(key.ani)} exists for dialogId ${key.dialogId} at ${this.#provider.name}`
       )
     }
-    const layouts = await this.#layouts(leg, signal)
-    const wav = planVirtualWav(layouts)
-    if (wav.size > this.#maxBytes) {
-      throw new RecordingTooLargeError(this.#provider.name, `the merged recording would be ${wav.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`)
+    const layouts = await this.#legLayouts(leg, signal)
+    const audio = planLegAudio(layouts)
+    if (audio.file.size > this.#maxBytes) {
+      throw new RecordingTooLargeError(this.#provider.name, `the merged recording would be ${audio.file.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`)
     }
-    return { leg, wav, etag: entityTag(this.#provider.name, leg.segments, layouts, wav) }
+    return { leg, ...audio, etag: entityTag(this.#provider.name, leg.segments, layouts, audio.file) }
   }
 
   #closest(legs: readonly VendorLeg[], key: LegKey): VendorLeg | undefined {
@@ -110,8 +116,8 @@ export class RecordingResolver {
   /** The bytes of `range` (virtual offsets, inclusive); destroying the stream aborts its upstream requests. */
   stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): Readable {
     const segments = rec.leg.segments
-    return streamVirtualWav(
-      rec.wav,
+    return streamVirtualFile(
+      rec.file,
       range,
       (index, fileRange, segmentSignal) => {
         const segment = segments[index]
@@ -123,7 +129,7 @@ export class RecordingResolver {
   }
 
   /** Every segment's layout, SEGMENT_PROBE_CONCURRENCY at a time; the first failure stops the rest. */
-  async #layouts(leg: VendorLeg, signal: AbortSignal): Promise<WavLayout[]> {
+  async #legLayouts(leg: VendorLeg, signal: AbortSignal): Promise<SegmentLayout[]> {
     const count = leg.segments.length
     if (count > this.#maxSegments) {
       throw new TooManySegmentsError(
@@ -131,20 +137,20 @@ export class RecordingResolver {
         `the leg of agent ${leg.agentExtension} is split into ${count} parts, more than MAX_SEGMENTS_PER_LEG (${this.#maxSegments})`
       )
     }
-    const layouts = new Array<WavLayout>(count)
+    const layouts = new Array<SegmentLayout>(count)
     await forEachConcurrent(leg.segments.keys(), SEGMENT_PROBE_CONCURRENCY, async (i) => {
       layouts[i] = await this.#layout(leg.segments[i] as SegmentRef, signal)
     })
     return layouts
   }
 
-  async #layout(segment: SegmentRef, signal: AbortSignal): Promise<WavLayout> {
-    const cached = this.#layoutCache?.get(segment.id)
-    if (cached !== undefined) return cached
-    let layout: WavLayout
-    try {
-      layout = await probeWavLayout(async (bytes) => {
-        const info = await this.#provider.statSegment(segment, bytes, signal)
+  /** The provider's reads of one segment, refusing a size no recording can have before anything is planned from it. */
+  #sizeCheckedReader(segment: SegmentRef, signal: AbortSignal): SegmentReader {
+    const reader = providerSegmentReader(this.#provider, segment, signal)
+    return {
+      ...reader,
+      readHead: async (bytes) => {
+        const info = await reader.readHead(bytes)
         if (!Number.isSafeInteger(info.size) || info.size > this.#maxBytes) {
           throw new RecordingTooLargeError(
             this.#provider.name,
@@ -152,23 +158,31 @@ export class RecordingResolver {
           )
         }
         return info
-      })
-    } catch (err) {
-      if (err instanceof WavParseError) {
-        throw new BadWavError(this.#provider.name, `segment ${this.#provider.describeSegment(segment)}: ${err.message}`, { cause: err })
       }
+    }
+  }
+
+  async #layout(segment: SegmentRef, signal: AbortSignal): Promise<SegmentLayout> {
+    const cached = this.#layouts?.get(segment.id)
+    if (cached !== undefined) return cached
+    let layout: SegmentLayout
+    try {
+      layout = await probeSegmentLayout(this.#sizeCheckedReader(segment, signal))
+    } catch (err) {
+      const where = `segment ${this.#provider.describeSegment(segment)}`
+      if (err instanceof WavParseError) throw new BadWavError(this.#provider.name, `${where}: ${err.message}`, { cause: err })
+      if (err instanceof Mp3ParseError) throw new BadMp3Error(this.#provider.name, `${where}: ${err.message}`, { cause: err })
       throw err
     }
-    this.#layoutCache?.set(segment.id, layout)
+    this.#layouts?.set(segment.id, layout)
     return layout
   }
 }
 
-function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly WavLayout[], wav: VirtualWav): string {
-  const hash = createHash('sha256').update(vendor).update('\0').update(String(wav.size))
+function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly SegmentLayout[], file: VirtualFile): string {
+  const hash = createHash('sha256').update(vendor).update('\0').update(String(file.size))
   segments.forEach((segment, i) => {
-    const l = layouts[i] as WavLayout
-    hash.update('\0').update(segment.id).update('\0').update(`${l.dataOffset}:${l.dataLength}`)
+    hash.update('\0').update(segment.id).update('\0').update(layoutSignature(layouts[i] as SegmentLayout))
   })
   return `"${hash.digest('base64url').slice(0, 27)}"`
 }

@@ -1,0 +1,88 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { Agent } from 'undici'
+import { download, startChild, startGateway, type Child } from './common.js'
+import { getRig, legId } from './rig.js'
+
+/*
+ * Where the relay's time goes: a gateway started with --cpu-prof (profile written into os.tmpdir(),
+ * never the repository), the relay load (8 parallel downloads of the merged leg, ROUNDS times), then the
+ * frames with the most self time. BENCH_PROFILE_KEEP=1 keeps the .cpuprofile for Chrome DevTools.
+ */
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
+const PARALLEL = 8
+const TOP = 25
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  children?: number[]
+}
+interface CpuProfile {
+  /** Microseconds; samples are timed from here by the cumulative timeDeltas. */
+  startTime: number
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+}
+
+/**
+ * Self time per function (summed over every node of the same frame), in ms, largest first, of the
+ * samples of the last `lastMs` of the profile (the load; start-up's module loading left out).
+ */
+export function selfTimes(profile: CpuProfile, lastMs: number): { frame: string; ms: number }[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const totals = new Map<string, number>()
+  const fromUs = profile.timeDeltas.reduce((a, b) => a + b, 0) - lastMs * 1000
+  let at = 0
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0
+    if (at < fromUs) return
+    const f = byId.get(id)?.callFrame
+    if (f === undefined) return
+    const file = f.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(dist\/)?/, '')
+    const frame = `${f.functionName || '(anonymous)'} ${file}${file ? `:${f.lineNumber + 1}` : ''}`
+    totals.set(frame, (totals.get(frame) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000)
+  })
+  return [...totals].map(([frame, ms]) => ({ frame, ms })).sort((a, b) => b.ms - a.ms)
+}
+
+/** Loads `url` ROUNDS x PARALLEL, stops the process (which writes its profile) and prints its busiest frames. */
+async function profileUnderLoad(what: string, proc: Child, url: string, dir: string): Promise<void> {
+  const agent = new Agent({ connections: PARALLEL })
+  const t0 = performance.now()
+  let bytes = 0
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const sizes = await Promise.all(Array.from({ length: PARALLEL }, () => download(url, agent)))
+      bytes += sizes.reduce((a, b) => a + b, 0)
+    }
+  } finally {
+    await agent.close()
+    await proc.stop()
+  }
+  const loadMs = performance.now() - t0
+  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))
+  if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`)
+  const frames = selfTimes(JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile, loadMs)
+  // Idle is waiting for the network or for a core; the rest is this process's work.
+  const busy = frames.filter((f) => f.frame !== '(idle) ')
+  const busyMs = busy.reduce((s, f) => s + f.ms, 0)
+  console.log(`${what}: ${busyMs.toFixed(0)} ms busy of ${loadMs.toFixed(0)} ms, ${(busyMs / 1000 / (bytes / 1024 ** 3)).toFixed(2)} s per GB; top self time (% of busy):`)
+  for (const f of busy.slice(0, TOP)) console.log(`  ${((100 * f.ms) / busyMs).toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(6)} ms  ${f.frame}`)
+  if (process.env.BENCH_PROFILE_KEEP === '1') console.log(`profile kept: ${join(dir, file)}`)
+  else await rm(dir, { recursive: true, force: true })
+}
+
+export async function runProfileBench(): Promise<void> {
+  const rig = await getRig()
+  const gwDir = await mkdtemp(join(tmpdir(), 'cxgw-profile-'))
+  const gateway = await startGateway(rig.gatewayEnv(join(rig.dir, 'state-profile')), { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', gwDir] })
+  await profileUnderLoad(`gateway, ${ROUNDS} x ${PARALLEL} downloads of the merged leg`, gateway, `${gateway.url}/recordings/${legId(0)}`, gwDir)
+  const bareDir = await mkdtemp(join(tmpdir(), 'cxgw-profile-'))
+  const bare = await startChild('bare', rig.bareArgs, ['--cpu-prof', '--cpu-prof-dir', bareDir])
+  await profileUnderLoad('bare proxy, the same load', bare, `${bare.url}/leg`, bareDir)
+}

@@ -1,0 +1,244 @@
+import { Readable } from 'node:stream'
+import { UpstreamError } from '../errors.js'
+import type { ByteRange } from '../recording.js'
+
+/*
+ * A merged leg as one file that exists only as arithmetic: prefix bytes made here (a WAV header, an
+ * MP3 Info frame), then byte ranges of the stored segments in order, then suffix bytes (WAV's pad
+ * byte). Any byte range of it maps to ranges of the segments, so a Range request costs only the bytes
+ * asked for, and nothing is buffered beyond stream chunks. Format-neutral: src/audio/wav and
+ * src/audio/mp3 plan it, this module serves it.
+ */
+
+/** One segment's share of the virtual file; parts are in segment order, one per segment. */
+export interface VirtualPart {
+  /** Where this segment's bytes start in its stored file. */
+  readonly fileOffset: number
+  readonly length: number
+  /** Where they start in the virtual file. */
+  readonly virtualOffset: number
+}
+
+export interface VirtualFile {
+  /** Exact total bytes: prefix + every part + suffix. */
+  readonly size: number
+  readonly prefix: Buffer
+  /** One per segment, same order and index (empty segments included, with length 0). */
+  readonly parts: readonly VirtualPart[]
+  readonly suffix: Buffer
+}
+
+/** Lays the segments' byte runs out one after another after a prefix of `prefixLength` bytes. */
+export function layOutParts(prefixLength: number, segments: readonly { readonly fileOffset: number; readonly length: number }[]): VirtualPart[] {
+  let virtualOffset = prefixLength
+  return segments.map(({ fileOffset, length }) => {
+    const part = { fileOffset, length, virtualOffset }
+    virtualOffset += length
+    return part
+  })
+}
+
+/** A run of bytes of the virtual file: made here, or read from one segment (inclusive FILE offsets). */
+export type Piece =
+  | { readonly kind: 'bytes'; readonly bytes: Buffer }
+  | { readonly kind: 'segment'; readonly index: number; readonly range: ByteRange; readonly length: number }
+
+/** Which pieces the inclusive virtual range [start, end] covers, in order. */
+export function piecesFor(v: VirtualFile, start: number, end: number): Piece[] {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || end >= v.size) {
+    throw new RangeError(`range ${start}-${end} is outside the virtual file of ${v.size} bytes`)
+  }
+  const pieces: Piece[] = []
+  const prefixLength = v.prefix.length
+  if (start < prefixLength) pieces.push({ kind: 'bytes', bytes: v.prefix.subarray(start, Math.min(end + 1, prefixLength)) })
+  v.parts.forEach((part, index) => {
+    if (part.length === 0) return
+    const from = Math.max(start, part.virtualOffset)
+    const to = Math.min(end, part.virtualOffset + part.length - 1)
+    if (from > to) return
+    const fileStart = part.fileOffset + (from - part.virtualOffset)
+    pieces.push({ kind: 'segment', index, range: { start: fileStart, end: fileStart + (to - from) }, length: to - from + 1 })
+  })
+  const suffixOffset = v.size - v.suffix.length
+  if (v.suffix.length > 0 && end >= suffixOffset) {
+    pieces.push({ kind: 'bytes', bytes: v.suffix.subarray(Math.max(0, start - suffixOffset), end - suffixOffset + 1) })
+  }
+  return pieces
+}
+
+/** Opens bytes [range.start, range.end] (inclusive, FILE offsets) of segment `index`. */
+export type OpenSegment = (index: number, range: ByteRange, signal: AbortSignal) => Promise<NodeJS.ReadableStream | Readable>
+
+type Upstream = NodeJS.ReadableStream & { destroy?: (error?: Error) => unknown }
+
+const noop = (): void => {}
+
+function discard(upstream: Upstream): void {
+  upstream.on('error', noop)
+  if (typeof upstream.destroy === 'function') upstream.destroy()
+  else upstream.pause()
+}
+
+/** Memory per stream: one buffer of this size plus whatever chunk the upstream hands over. */
+const HIGH_WATER_MARK = 64 * 1024
+
+class VirtualFileStream extends Readable {
+  readonly #pieces: Piece[]
+  readonly #open: OpenSegment
+  readonly #abort = new AbortController()
+  readonly #outerSignal: AbortSignal | undefined
+  readonly #onOuterAbort: () => void
+  /** Upstreams not yet ended or destroyed; all are destroyed with this stream. */
+  readonly #live = new Set<Upstream>()
+  #next = 0
+  #opening = false
+  #current: { upstream: Upstream; piece: Extract<Piece, { kind: 'segment' }>; received: number; detach: () => void } | null = null
+
+  constructor(pieces: Piece[], open: OpenSegment, signal: AbortSignal | undefined) {
+    super({ highWaterMark: HIGH_WATER_MARK })
+    this.#pieces = pieces
+    this.#open = open
+    this.#outerSignal = signal
+    this.#onOuterAbort = () => this.destroy(abortReason(signal))
+    // Destroyed right away (the error is emitted on a later tick) so that no segment is ever opened.
+    if (signal?.aborted) this.destroy(abortReason(signal))
+    else signal?.addEventListener('abort', this.#onOuterAbort, { once: true })
+  }
+
+  override _read(): void {
+    if (this.#opening) return
+    if (this.#current) this.#current.upstream.resume()
+    else this.#pump()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#outerSignal?.removeEventListener('abort', this.#onOuterAbort)
+    this.#current?.detach()
+    this.#current = null
+    this.#abort.abort()
+    for (const upstream of this.#live) discard(upstream)
+    this.#live.clear()
+    callback(error)
+  }
+
+  /** Emits pieces until the consumer has enough or a segment has to be fetched. */
+  #pump(): void {
+    while (!this.destroyed) {
+      const piece = this.#pieces[this.#next++]
+      if (!piece) {
+        this.push(null)
+        return
+      }
+      if (piece.kind === 'segment') {
+        this.#startSegment(piece)
+        return
+      }
+      if (!this.push(piece.bytes)) return
+    }
+  }
+
+  #startSegment(piece: Extract<Piece, { kind: 'segment' }>): void {
+    this.#opening = true
+    // new Promise() also turns a synchronous throw of `open` into a rejection.
+    new Promise<Upstream>((resolve) => resolve(this.#open(piece.index, piece.range, this.#abort.signal))).then(
+      (upstream) => {
+        this.#opening = false
+        if (this.destroyed) discard(upstream)
+        else this.#attach(upstream, piece)
+      },
+      (error: unknown) => {
+        this.#opening = false
+        if (!this.destroyed) this.destroy(error instanceof Error ? error : new Error(String(error)))
+      }
+    )
+  }
+
+  #attach(upstream: Upstream, piece: Extract<Piece, { kind: 'segment' }>): void {
+    this.#live.add(upstream)
+    const onData = (chunk: Buffer | string): void => this.#onData(upstream, chunk)
+    const onEnd = (): void => this.#onShort(upstream, 'ended')
+    const onClose = (): void => this.#onShort(upstream, 'closed')
+    const onError = (error: Error): void => {
+      this.#live.delete(upstream)
+      this.destroy(error)
+    }
+    const detach = (): void => {
+      upstream.removeListener('data', onData)
+      upstream.removeListener('end', onEnd)
+      upstream.removeListener('close', onClose)
+      upstream.removeListener('error', onError)
+    }
+    this.#current = { upstream, piece, received: 0, detach }
+    upstream.on('error', onError)
+    upstream.on('end', onEnd)
+    upstream.on('close', onClose)
+    upstream.on('data', onData)
+    upstream.resume()
+  }
+
+  #onData(upstream: Upstream, chunk: Buffer | string): void {
+    const current = this.#current
+    if (!current || current.upstream !== upstream) return
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk
+    const remaining = current.piece.length - current.received
+    // An upstream that sends more than asked (a server ignoring Range's end) must not shift what follows.
+    const used = bytes.length > remaining ? bytes.subarray(0, remaining) : bytes
+    current.received += used.length
+    const wantsMore = this.push(used)
+    if (this.destroyed) return
+    if (current.received === current.piece.length) {
+      this.#finish(current.upstream, current.detach)
+      if (wantsMore) this.#pump()
+    } else if (!wantsMore) {
+      upstream.pause()
+    }
+  }
+
+  /** All expected bytes are in: stop listening, but let a well-behaved upstream end on its own. */
+  #finish(upstream: Upstream, detach: () => void): void {
+    detach()
+    this.#current = null
+    upstream.on('error', noop)
+    const settled = (): void => {
+      this.#live.delete(upstream)
+    }
+    upstream.once('end', settled)
+    upstream.once('close', settled)
+    // Anything after the expected bytes is surplus: stop the transfer rather than download it.
+    upstream.on('data', () => {
+      settled()
+      discard(upstream)
+    })
+    upstream.resume()
+  }
+
+  #onShort(upstream: Upstream, how: string): void {
+    const current = this.#current
+    if (!current || current.upstream !== upstream) return
+    this.#live.delete(upstream)
+    const { piece, received } = current
+    // Ending cleanly here would let an HTTP response with Content-Length look complete to nobody's benefit:
+    // an error cuts the response so the client knows the file is short.
+    this.destroy(
+      new UpstreamError(
+        `segment ${piece.index + 1}`,
+        `${how} after ${received} of ${piece.length} bytes (file bytes ${piece.range.start}-${piece.range.end})`
+      )
+    )
+  }
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason
+  return reason instanceof Error ? reason : new Error('virtual file stream aborted')
+}
+
+/**
+ * The bytes [range.start, range.end] (inclusive, VIRTUAL offsets) of the virtual file as one Readable.
+ * Segments are opened one after another, only when the consumer wants their bytes. A segment that
+ * delivers fewer bytes than expected, or fails, destroys the stream with an error; destroying the
+ * stream (or aborting `signal`) aborts the signal given to `open` and destroys the open upstream.
+ */
+export function streamVirtualFile(v: VirtualFile, range: ByteRange, open: OpenSegment, signal?: AbortSignal): Readable {
+  return new VirtualFileStream(piecesFor(v, range.start, range.end), open, signal)
+}

@@ -1,0 +1,102 @@
+import postgres from 'postgres'
+import { UpstreamTimeoutError } from '../../../errors.js'
+import { postgresFailure } from '../../postgres-failure.js'
+import type { CoupleRow } from './couple-rows.js'
+
+export interface CouplesLookupOptions {
+  readonly databaseUrl: string
+  /** SQL taking `$1` = dialogId and `$2` = the external-data key; returns the COUPLE_COLUMNS. */
+  readonly legsQuery: string
+  readonly dialogKey: string
+  /** Every query (and connecting) must be answered within this, or it fails with a 504. */
+  readonly deadlineMs: number
+  readonly maxConnections?: number
+}
+
+const ignore = (): void => {}
+
+/**
+ * Reads a call's couples from CallREC's PostgreSQL (postgres.js pool, prepared statement, read-only
+ * use). `timestamp without time zone` columns are taken as the text PostgreSQL prints, because
+ * postgres.js would otherwise read them in this process's local zone, which need not be CallREC's.
+ *
+ * Every query runs against a deadline kept here, on the client: the server-side statement_timeout
+ * covers a slow query, but a database host that stopped answering altogether (frozen, SIGSTOPped,
+ * a half-open connection) never sends the error, and without a client-side clock the request would
+ * hang for as long as the TCP connection lives.
+ */
+export class CouplesLookup {
+  readonly #sql
+  readonly #opts: CouplesLookupOptions
+
+  constructor(opts: CouplesLookupOptions) {
+    this.#opts = opts
+    this.#sql = postgres(opts.databaseUrl, {
+      max: opts.maxConnections ?? 4,
+      connect_timeout: Math.max(1, Math.ceil(opts.deadlineMs / 1000)),
+      idle_timeout: 60,
+      prepare: true,
+      fetch_types: false,
+      onnotice: ignore,
+      types: {
+        localTimestamp: { to: 1114, from: [1114], serialize: (x: string) => x, parse: (x: string) => x }
+      },
+      connection: {
+        application_name: 'cx-recording-gateway',
+        statement_timeout: opts.deadlineMs,
+        // The text of a timestamp is parsed here: ask for the ISO form whatever the server's default.
+        DateStyle: 'ISO, YMD'
+      }
+    })
+  }
+
+  /** The couples whose external data `dialogKey` equals the dialogId, as rows (unvalidated). */
+  async couples(dialogId: string, signal?: AbortSignal): Promise<CoupleRow[]> {
+    const query = this.#sql.unsafe(this.#opts.legsQuery, [dialogId, this.#opts.dialogKey], { prepare: true })
+    return [...(await this.#withDeadline(query, 'legs query (ELEVEO_LEGS_QUERY or the default)', signal))]
+  }
+
+  /** `select 1`: a connection can be made and used in time. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.#withDeadline(this.#sql`select 1`, 'reachability check', signal)
+  }
+
+  async close(): Promise<void> {
+    // A frozen server never acknowledges the goodbye: give it a moment, then drop the sockets.
+    await this.#sql.end({ timeout: 2 })
+  }
+
+  async #withDeadline<T extends readonly unknown[]>(
+    query: postgres.PendingQuery<T extends postgres.Row[] ? T : postgres.Row[]> & Promise<T>,
+    what: string,
+    signal: AbortSignal | undefined
+  ): Promise<T> {
+    signal?.throwIfAborted()
+    const { deadlineMs } = this.#opts
+    let timer: NodeJS.Timeout | undefined
+    let onAbort: (() => void) | undefined
+    // The query may settle after we stopped waiting for it: nobody must be left to hear its rejection.
+    query.catch(ignore)
+    const giveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // Frees a live but slow server; a frozen one ignores the request (cancel errors are dropped).
+        Promise.resolve(query.cancel()).catch(ignore)
+        reject(new UpstreamTimeoutError('eleveo', `the database did not answer the ${what} within ${deadlineMs} ms`))
+      }, deadlineMs)
+      onAbort = () => {
+        Promise.resolve(query.cancel()).catch(ignore)
+        reject(signal?.reason)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([query, giveUp])
+    } catch (err) {
+      if (err instanceof UpstreamTimeoutError || signal?.aborted) throw err
+      throw postgresFailure(err, 'eleveo', `the ${what}`)
+    } finally {
+      clearTimeout(timer)
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+    }
+  }
+}
