@@ -86,6 +86,47 @@ for (const [variable, label] of [
   })
 }
 
+t.test('event-loop delay above MAX_EVENT_LOOP_DELAY_MS: 503 + Retry-After, while liveness answers and asks nobody', async (t) => {
+  const rig = await startRig(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '50' } })
+  const call = await makeHoldCall(rig.dir, 'dlg-busy-loop', {}, [0.5])
+  rig.sim.legs.push(...call.legs)
+  const base = await origin(rig.app)
+
+  // A hog: 100 ms of synchronous work every few milliseconds, as a CPU-bound handler would do. Requests
+  // still get turns between its bursts.
+  let hogging = true
+  const hog = async (): Promise<void> => {
+    while (hogging) {
+      const until = Date.now() + 100
+      while (Date.now() < until) {
+        // busy on purpose
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+  const hogDone = hog()
+  t.teardown(async () => {
+    hogging = false
+    await hogDone
+  })
+  await underPressure(rig.app)
+  const ready = await request(`${base}/health/ready`)
+  const recording = await request(`${base}/recordings/${call.legId}`)
+  const live = await request(`${base}/health/live`)
+  hogging = false
+  await hogDone
+
+  t.equal(recording.statusCode, 503, 'a recording is refused')
+  t.equal(recording.headers['retry-after'], '5')
+  t.match(await recording.body.json(), { statusCode: 503, code: 'GW_ERR_OVERLOADED' })
+  t.equal(live.statusCode, 200, 'liveness is never shed')
+  t.same(await live.body.json(), { status: 'ok' })
+  t.equal(ready.statusCode, 503)
+  const report = (await ready.body.json()) as { checks: Record<string, { status: string; error?: string }> }
+  t.match(report.checks.pressure, { status: 'failing', error: /event loop delay \d+ ms > MAX_EVENT_LOOP_DELAY_MS 50/ })
+  t.same(rig.sim.requests.filter((r) => r.url.includes('dlg-busy-loop')), [], 'Eleveo asked for nothing')
+})
+
 t.test('limits at 0 are off: nothing is shed', async (t) => {
   const rig = await startRig(t, { env: { MAX_HEAP_USED_BYTES: '0', MAX_RSS_BYTES: '0', MAX_EVENT_LOOP_DELAY_MS: '0' } })
   t.equal(rig.app.isUnderPressure(), false)

@@ -81,7 +81,7 @@ t.test('MAX_CONCURRENT_STREAMS stalled listeners: the next client gets 503 + Ret
 
 t.test('every Eleveo connection pinned by stalled listeners: a fresh client gets 503 after ELEVEO_TIMEOUT_MS, not silence', async (t) => {
   const rig = await startRig(t, {
-    env: { ELEVEO_CONNECTIONS: '2', ELEVEO_TIMEOUT_MS: '1000', SEND_TIMEOUT_MS: '0'}
+    env: { ELEVEO_CONNECTIONS: '2', ELEVEO_TIMEOUT_MS: '1000', SEND_TIMEOUT_MS: '0' }
   })
   const legIds = await bigRecordings(rig, 3)
   const { base, port } = await origin(rig.app)
@@ -100,7 +100,7 @@ t.test('every Eleveo connection pinned by stalled listeners: a fresh client gets
 
 t.test('SEND_TIMEOUT_MS cuts listeners who stopped reading, with their upstream requests; a fresh client is then served whole', async (t) => {
   const rig = await startRig(t, {
-    env: { ELEVEO_CONNECTIONS: '2', MAX_CONCURRENT_STREAMS: '2', SEND_TIMEOUT_MS: '500'}
+    env: { ELEVEO_CONNECTIONS: '2', MAX_CONCURRENT_STREAMS: '2', SEND_TIMEOUT_MS: '500' }
   })
   const legIds = await bigRecordings(rig, 3)
   const { base, port } = await origin(rig.app)
