@@ -1,7 +1,6 @@
 import { hostname } from 'node:os'
 import { redactUrl } from './auth/redact.js'
-import { DEFAULT_CALLREC_LEGS_QUERY } from './providers/eleveo/callrec/legs-query.js'
-import { checkTimeZone, UnknownTimeZoneError } from './providers/eleveo/callrec/local-time.js'
+import { checkTimeZone, UnknownTimeZoneError } from './time-zone.js'
 
 /**
  * The whole configuration, typed. Built once from the environment at start-up (loadConfig) or
@@ -193,6 +192,15 @@ function url(env: Env, name: string): string | null {
   }
   return raw.replace(/\/+$/, '')
 }
+
+/**
+ * The GUIDE's look-up of a call's couples: one row per couple whose external data `$2` (the key,
+ * ELEVEO_DIALOG_KEY) equals `$1` (CX's dialogId). ELEVEO_LEGS_QUERY replaces it and must return the
+ * same columns (COUPLE_COLUMNS).
+ */
+export const DEFAULT_CALLREC_LEGS_QUERY = `select c.sid, c.start_ts, c.stop_ts, c.finalcallednr as agent_extension, c.callingnr as ani
+from callrec.couples c join callrec.couple_extdata x on x.cplid = c.id
+where x.value = $1 and x.key = $2`
 
 export const DEFAULT_EFSWITCH_PATH_QUERY =
   'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid and record_path is not null limit 1'

@@ -59,7 +59,7 @@ export class CxClient {
         )
       }
       const qs = new URLSearchParams({ startTime, endTime, page: String(page), pageSize: String(this.#pageSize) })
-      const res = await this.#authorized('GET', `/voice-activities?${qs}`, undefined, signal)
+      const res = await this.#authorized('GET', `/voice-activities?${qs.toString()}`, undefined, signal)
       if (res.status === 401 || res.status === 403) throw new CxAuthError(`CX refused our token for voice activities (${res.status})`)
       if (res.status < 200 || res.status > 299) {
         throw new UpstreamError('CX', `voice activities page ${page} answered ${res.status}: ${excerpt(res.text, 200)}`)

@@ -173,7 +173,7 @@ async function readWindow(ctx: CallContext, window: TimeWindow): Promise<CallWor
         continue
       }
       let legs = byCall.get(leg.dialogId)
-      if (!legs) byCall.set(leg.dialogId, (legs = new Map()))
+      if (!legs) byCall.set(leg.dialogId, (legs = new Map<string, CxLeg>()))
       // Keyed by legId: a leg listed twice (pages shifting under us) is pushed once.
       legs.set(leg.legId, leg)
     }

@@ -30,9 +30,13 @@ export class LedgerArchive {
   }
 
   static async open(dir: string): Promise<LedgerArchive> {
-    await mkdir(dir, { recursive: true })
     const days = new Map<number, Buffer>()
-    for (const name of await readdir(dir)) {
+    // Created by the first `add`: a gateway that never archived leaves STATE_DIR as it always was.
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    for (const name of names) {
       const m = DAY_FILE.exec(name)
       if (m === null) continue
       const bytes = await readFile(join(dir, name))
@@ -64,6 +68,7 @@ export class LedgerArchive {
       if (list === undefined) byDay.set(day, (list = []))
       list.push(legHash(legId))
     }
+    if (byDay.size > 0) await mkdir(this.#dir, { recursive: true })
     for (const [day, added] of byDay) {
       const merged = sortUnique([...split(this.#days.get(day)), ...added])
       await writeFileAtomic(join(this.#dir, `${day}.bin`), merged)
@@ -91,7 +96,7 @@ function split(sorted: Buffer | undefined): Buffer[] {
 }
 
 function sortUnique(hashes: Buffer[]): Buffer {
-  hashes.sort(Buffer.compare)
+  hashes.sort((a, b) => Buffer.compare(a, b))
   const kept = hashes.filter((h, i) => i === 0 || !h.equals(hashes[i - 1]!))
   return Buffer.concat(kept)
 }
