@@ -9,19 +9,13 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { createCdrTable, insertCall, recordingsRoot, writeRecording } from './helpers/efswitch-fixtures.js'
+import { insertCall, startSwitch, writeRecording } from './helpers/efswitch-fixtures.js'
 import { padFmtChunk } from './helpers/padded-fmt.js'
-import { startPostgres } from './helpers/postgres.js'
 import { soxSamples } from './helpers/sox.js'
 import { findChunk } from './helpers/wav-craft.js'
 
 t.test('EFSwitch: a 600 KiB fmt chunk is served as an 18-byte fmt, same samples as sox reads from the file', async (t) => {
-  const pg = await startPostgres()
-  t.teardown(() => pg.close())
-  const databaseUrl = await pg.createDatabase('switch')
-  const cdr = await createCdrTable(databaseUrl)
-  t.teardown(() => cdr.end({ timeout: 5 }))
-  const root = await recordingsRoot(t)
+  const { databaseUrl, cdr, root } = await startSwitch(t)
 
   const dialogId = randomUUID()
   const dir = join(root, 'example.com', 'archive', '2026', 'Dec', '06')

@@ -57,12 +57,25 @@ async function streaming(rig: Rig, count: number): Promise<void> {
   }
 }
 
-t.test('MAX_CONCURRENT_STREAMS stalled listeners: the next client gets 503 + Retry-After at once, liveness still answers', async (t) => {
-  const rig = await startRig(t, { env: { MAX_CONCURRENT_STREAMS: '3', SEND_TIMEOUT_MS: '0' } })
-  const legIds = await bigRecordings(rig, 4)
+/**
+ * A gateway with `env`, `stalled` listeners that stopped reading once their audio flowed, and one more
+ * recording nobody asked for yet (the last of `legIds`).
+ */
+async function withStalledListeners(
+  t: Teardownable,
+  env: Record<string, string>,
+  stalled: number
+): Promise<{ rig: Rig; base: string; legIds: string[]; sockets: Socket[] }> {
+  const rig = await startRig(t, { env })
+  const legIds = await bigRecordings(rig, stalled + 1)
   const { base, port } = await origin(rig.app)
-  const stalled = legIds.slice(0, 3).map((legId) => stalledClient(t, port, legId))
-  await streaming(rig, 3)
+  const sockets = legIds.slice(0, stalled).map((legId) => stalledClient(t, port, legId))
+  await streaming(rig, stalled)
+  return { rig, base, legIds, sockets }
+}
+
+t.test('MAX_CONCURRENT_STREAMS stalled listeners: the next client gets 503 + Retry-After at once, liveness still answers', async (t) => {
+  const { rig, base, legIds, sockets } = await withStalledListeners(t, { MAX_CONCURRENT_STREAMS: '3', SEND_TIMEOUT_MS: '0' }, 3)
 
   const before = rig.sim.requests.length
   const res = await request(`${base}/recordings/${legIds[3]}`, { headersTimeout: 20_000 })
@@ -76,17 +89,11 @@ t.test('MAX_CONCURRENT_STREAMS stalled listeners: the next client gets 503 + Ret
   const live = await request(`${base}/health/live`, { headersTimeout: 20_000 })
   t.equal(live.statusCode, 200)
   await live.body.dump()
-  for (const s of stalled) s.destroy()
+  for (const s of sockets) s.destroy()
 })
 
 t.test('every Eleveo connection pinned by stalled listeners: a fresh client gets 503 after ELEVEO_TIMEOUT_MS, not silence', async (t) => {
-  const rig = await startRig(t, {
-    env: { ELEVEO_CONNECTIONS: '2', ELEVEO_TIMEOUT_MS: '1000', SEND_TIMEOUT_MS: '0' }
-  })
-  const legIds = await bigRecordings(rig, 3)
-  const { base, port } = await origin(rig.app)
-  const stalled = legIds.slice(0, 2).map((legId) => stalledClient(t, port, legId))
-  await streaming(rig, 2)
+  const { rig, base, legIds, sockets } = await withStalledListeners(t, { ELEVEO_CONNECTIONS: '2', ELEVEO_TIMEOUT_MS: '1000', SEND_TIMEOUT_MS: '0' }, 2)
 
   const res = await request(`${base}/recordings/${legIds[2]}`, { headersTimeout: 20_000 })
   t.equal(res.statusCode, 503)
@@ -95,17 +102,11 @@ t.test('every Eleveo connection pinned by stalled listeners: a fresh client gets
   t.match(body, { statusCode: 503, code: 'GW_ERR_UPSTREAM_UNAVAILABLE' })
   t.match(body.message, /all 2 connections \(ELEVEO_CONNECTIONS\) stayed busy for 1000 ms/)
   t.notOk(audioRequests(rig.sim).some((r) => r.url.includes('rec-2')), 'the waiting request was never sent')
-  for (const s of stalled) s.destroy()
+  for (const s of sockets) s.destroy()
 })
 
 t.test('SEND_TIMEOUT_MS cuts listeners who stopped reading, with their upstream requests; a fresh client is then served whole', async (t) => {
-  const rig = await startRig(t, {
-    env: { ELEVEO_CONNECTIONS: '2', MAX_CONCURRENT_STREAMS: '2', SEND_TIMEOUT_MS: '500' }
-  })
-  const legIds = await bigRecordings(rig, 3)
-  const { base, port } = await origin(rig.app)
-  legIds.slice(0, 2).forEach((legId) => stalledClient(t, port, legId))
-  await streaming(rig, 2)
+  const { rig, base, legIds } = await withStalledListeners(t, { ELEVEO_CONNECTIONS: '2', MAX_CONCURRENT_STREAMS: '2', SEND_TIMEOUT_MS: '500' }, 2)
 
   const deadline = Date.now() + 30_000
   const dataRequests = (): ReturnType<typeof audioRequests> =>

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { startPostgres } from './postgres.js'
 import { makeTone } from './sox.js'
 
 export interface Teardownable {
@@ -73,4 +74,14 @@ export function warnCollector(): {
     },
     warnings
   }
+}
+
+/** A switch for one test file or test: a fresh database with v_xml_cdr and an empty recordings root, all torn down after. */
+export async function startSwitch(t: Teardownable, name = 'switch'): Promise<{ databaseUrl: string; cdr: postgres.Sql; root: string }> {
+  const pg = await startPostgres()
+  t.teardown(() => pg.close())
+  const databaseUrl = await pg.createDatabase(name)
+  const cdr = await createCdrTable(databaseUrl)
+  t.teardown(() => cdr.end({ timeout: 5 }))
+  return { databaseUrl, cdr, root: await recordingsRoot(t) }
 }
