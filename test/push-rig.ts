@@ -10,6 +10,7 @@ import { formatLegId } from '../src/legs/leg-id.js'
 import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import type { RecordingProvider } from '../src/providers/types.js'
 import type { PushRunReport } from '../src/state/types.js'
+import { testEnv } from './helpers/gateway-config.js'
 import { tempDir, type Teardownable } from './helpers/sox.js'
 import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from '../simulators/cx.js'
 import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from '../simulators/eleveo.js'
@@ -84,7 +85,7 @@ export function legIdOf(a: SimVoiceActivity): string {
 }
 
 export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: string, env: Record<string, string> = {}): Record<string, string> {
-  return {
+  return testEnv({
     RECORDING_VENDOR: 'eleveo',
     ELEVEO_BASE_URL: eleveo.url,
     ELEVEO_USERNAME: 'eleveo',
@@ -107,7 +108,7 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     PORT: '0',
     INSTANCE_ID: 'test-instance',
     ...env
-  }
+  })
 }
 
 export interface PushRig {

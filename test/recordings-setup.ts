@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
-import { loadConfig, type Config } from '../src/config.js'
+import type { Config } from '../src/config.js'
 import { PING_DIALOG_ID } from '../src/providers/eleveo/provider.js'
+import { testConfig } from './helpers/gateway-config.js'
 import { makeTone, tempDir, type Teardownable, type ToneOptions } from './helpers/sox.js'
 import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from '../simulators/eleveo.js'
 
@@ -20,7 +21,7 @@ export function iso(ms: number): string {
 }
 
 export function gatewayConfig(eleveoUrl: string, env: Record<string, string> = {}): Config {
-  return loadConfig({
+  return testConfig({
     RECORDING_VENDOR: 'eleveo',
     ELEVEO_BASE_URL: eleveoUrl,
     ELEVEO_USERNAME: SIM_USER,

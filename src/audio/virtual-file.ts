@@ -133,18 +133,28 @@ class VirtualFileStream extends Readable {
         this.#startSegment(piece)
         return
       }
+      // The prefix (the header) waits until the segment after it is open: a segment that cannot even be
+      // opened (a file gone or refused) is then an error before the first byte, which HTTP can still
+      // answer as JSON.
+      const following = this.#pieces[this.#next]
+      if (this.#next === 1 && following?.kind === 'segment') {
+        this.#next++
+        this.#startSegment(following, piece.bytes)
+        return
+      }
       if (!this.push(piece.bytes)) return
     }
   }
 
-  #startSegment(piece: Extract<Piece, { kind: 'segment' }>): void {
+  #startSegment(piece: Extract<Piece, { kind: 'segment' }>, lead: Buffer | null = null): void {
     this.#opening = true
     // new Promise() also turns a synchronous throw of `open` into a rejection.
     new Promise<Upstream>((resolve) => resolve(this.#open(piece.index, piece.range, this.#abort.signal))).then(
       (upstream) => {
         this.#opening = false
-        if (this.destroyed) discard(upstream)
-        else this.#attach(upstream, piece)
+        if (this.destroyed) return discard(upstream)
+        if (lead !== null) this.push(lead)
+        this.#attach(upstream, piece)
       },
       (error: unknown) => {
         this.#opening = false

@@ -57,6 +57,32 @@ function readFileLimit(): number | null {
   }
 }
 
+/** Why the process is overloaded, naming each limit it is over (0 = off) and a shortage of descriptors. */
+export function describePressure(
+  usage: Pick<PressureSample, 'eventLoopDelay' | 'heapUsed' | 'rssBytes'> & Partial<Pick<PressureSample, 'openFiles' | 'fileLimit' | 'descriptorsShort'>>,
+  limits: PressureLimits
+): string {
+  const over: string[] = []
+  if (usage.descriptorsShort === true) {
+    const { openFiles, fileLimit } = usage
+    over.push(
+      openFiles != null && fileLimit != null
+        ? `file descriptors ${openFiles} open of ${fileLimit} (refusing new work from ${Math.floor(fileLimit * FD_SHORT_RATIO)})`
+        : 'file descriptors exhausted (EMFILE/ENFILE)'
+    )
+  }
+  if (limits.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > limits.maxEventLoopDelayMs) {
+    // Infinity: the delay monitor got no sample at all in a 1 s sampling, the loop was blocked throughout.
+    const delay = Number.isFinite(usage.eventLoopDelay) ? `delay ${Math.round(usage.eventLoopDelay)} ms` : 'blocked for a whole 1 s sample'
+    over.push(`event loop ${delay} > MAX_EVENT_LOOP_DELAY_MS ${limits.maxEventLoopDelayMs}`)
+  }
+  if (limits.maxHeapUsedBytes > 0 && usage.heapUsed > limits.maxHeapUsedBytes) {
+    over.push(`heap used ${usage.heapUsed} B > MAX_HEAP_USED_BYTES ${limits.maxHeapUsedBytes}`)
+  }
+  if (limits.maxRssBytes > 0 && usage.rssBytes > limits.maxRssBytes) over.push(`RSS ${usage.rssBytes} B > MAX_RSS_BYTES ${limits.maxRssBytes}`)
+  return over.length > 0 ? `over its limits: ${over.join('; ')}` : 'under pressure'
+}
+
 export class PressureMonitor {
   readonly #limits: PressureLimits
   readonly #intervalMs: number
@@ -110,22 +136,7 @@ export class PressureMonitor {
 
   /** Why the process is overloaded, naming each limit it is over (for readiness and logs). */
   describe(): string {
-    const s = this.#sample
-    const l = this.#limits
-    const over: string[] = []
-    if (s.descriptorsShort) {
-      over.push(
-        s.openFiles !== null && s.fileLimit !== null
-          ? `file descriptors ${s.openFiles} open of ${s.fileLimit} (refusing new work from ${Math.floor(s.fileLimit * FD_SHORT_RATIO)})`
-          : 'file descriptors exhausted (EMFILE/ENFILE)'
-      )
-    }
-    if (l.maxEventLoopDelayMs > 0 && s.eventLoopDelay > l.maxEventLoopDelayMs) {
-      over.push(`event loop delay ${Math.round(s.eventLoopDelay)} ms > MAX_EVENT_LOOP_DELAY_MS ${l.maxEventLoopDelayMs}`)
-    }
-    if (l.maxHeapUsedBytes > 0 && s.heapUsed > l.maxHeapUsedBytes) over.push(`heap used ${s.heapUsed} B > MAX_HEAP_USED_BYTES ${l.maxHeapUsedBytes}`)
-    if (l.maxRssBytes > 0 && s.rssBytes > l.maxRssBytes) over.push(`RSS ${s.rssBytes} B > MAX_RSS_BYTES ${l.maxRssBytes}`)
-    return over.length > 0 ? `over its limits: ${over.join('; ')}` : 'under pressure'
+    return describePressure(this.#sample, this.#limits)
   }
 
   #update(): void {

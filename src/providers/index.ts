@@ -1,12 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
+import type { Metrics } from '../metrics.js'
 import { EfswitchProvider } from './efswitch/provider.js'
 import { CallrecProvider } from './eleveo/callrec/provider.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
 /** The provider the configuration names (loadConfig has checked its settings are present). */
-export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBaseLogger): RecordingProvider {
+export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBaseLogger, metrics?: Metrics): RecordingProvider {
   const recorder = config.recorder
   switch (recorder.vendor) {
     case 'eleveo': {
@@ -19,8 +20,23 @@ export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBas
       return new EleveoProvider({ baseUrl, username, password, timeoutMs, connections })
     }
     case 'efswitch': {
-      const { databaseUrl, recordingsRoot, pathQuery } = recorder
-      return new EfswitchProvider({ databaseUrl, recordingsRoot, pathQuery, log })
+      const { databaseUrl, recordingsRoot, pathQuery, queryTimeoutMs, indexMaxEntries } = recorder
+      return new EfswitchProvider({
+        databaseUrl,
+        recordingsRoot,
+        pathQuery,
+        log,
+        tuning: { queryTimeoutMs },
+        indexMaxEntries,
+        ...(metrics
+          ? {
+              onListing: ({ names }) => {
+                metrics.efswitchListings.inc()
+                metrics.efswitchNamesListed.inc(names)
+              }
+            }
+          : {})
+      })
     }
   }
 }

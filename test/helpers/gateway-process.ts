@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { testEnv } from './gateway-config.js'
 import type { Teardownable } from './sox.js'
 
 const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
@@ -19,11 +20,11 @@ export interface GatewayProcessOptions {
   readonly wrapper?: readonly string[]
 }
 
-/** The real gateway (src/server.ts) as a child process. */
+/** The real gateway (src/server.ts) as a child process, load shedding off unless `env` sets a limit (testEnv). */
 export function startGatewayProcess(t: Teardownable, id: string, env: Record<string, string>, opts: GatewayProcessOptions = {}): GatewayProcess {
   const argv = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), '--import', 'tsx', SERVER]
   const child = spawn(argv[0] as string, argv.slice(1), {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...testEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []

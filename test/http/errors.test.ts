@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
 import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import { testConfig } from '../helpers/gateway-config.js'
 import { UpstreamUnavailableError } from '../../src/errors.js'
 import type { RecordingProvider } from '../../src/providers/types.js'
 import type { Teardownable } from '../helpers/sox.js'
@@ -40,7 +40,7 @@ async function appWithLogs(t: Teardownable): Promise<{ app: Awaited<ReturnType<t
       cb()
     }
   })
-  const config = loadConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'info' })
+  const config = testConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'info' })
   const app = await buildApp({ config, provider: failingProvider(), logger: { stream } })
   t.teardown(() => app.close())
   const lines = (): Record<string, unknown>[] => raw.flatMap((l) => l.trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown>)
