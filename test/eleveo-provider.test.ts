@@ -7,6 +7,7 @@ import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import { makeTone, tempDir, type Teardownable } from './helpers/sox.js'
 import { iso, SIM_PASSWORD, SIM_USER, T0 } from './recordings-setup.js'
 import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
+import { eventually } from './helpers/eventually.js'
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
@@ -57,7 +58,7 @@ function cutOffCounter(): { watch(res: ServerResponse): void; waitFor(n: number)
       })
     },
     async waitFor(n) {
-      for (let i = 0; i < 100 && count < n; i++) await new Promise((r) => setTimeout(r, 20))
+      await eventually(() => count >= n)
       return count
     }
   }
@@ -294,7 +295,7 @@ t.test("the caller's abort signal stops an audio stream and is reported as the a
   const done = collect(body)
   ac.abort(reason)
   await t.rejects(done, 'the stream ends with an error, never cleanly')
-  for (let i = 0; i < 100 && sim.requests[0]?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 20))
+  await eventually(() => sim.requests[0]?.aborted === true)
   t.equal(sim.requests[0]?.aborted, true, 'Eleveo saw the request closed')
 
   await t.rejects(p.findLegs('call-1', AbortSignal.abort(reason)), reason, 'an aborted look-up rejects with the reason')

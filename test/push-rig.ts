@@ -90,7 +90,9 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     ELEVEO_BASE_URL: eleveo.url,
     ELEVEO_USERNAME: 'eleveo',
     ELEVEO_PASSWORD,
-    ELEVEO_TIMEOUT_MS: '2000',
+    // The simulators share this process: on a loaded machine they can answer seconds late. Tests about
+    // deadlines set a short one and a simulator far slower than it.
+    ELEVEO_TIMEOUT_MS: '10000',
     PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
     CX_TOKEN_URL: cx.tokenUrl,
@@ -98,7 +100,7 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     CX_CLIENT_SECRET: CX_SECRETS.clientSecret,
     CX_USERNAME: 'gateway',
     CX_PASSWORD: CX_SECRETS.password,
-    CX_TIMEOUT_MS: '2000',
+    CX_TIMEOUT_MS: '10000',
     CX_SENDER_ID: 'recording-gateway-test',
     PUBLIC_BASE_URL,
     PUSH_INTERVAL_S: '3600',

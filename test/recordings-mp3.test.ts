@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { apeTag, decodeAgainstParts, ffprobeFormat, ffprobePackets, makeMp3 } from './helpers/mp3-tools.js'
 import { makeTone } from './helpers/sox.js'
 import { audioRequests, holdCall, iso, startRig, T0, type Rig } from './recordings-setup.js'
+import { eventually } from './helpers/eventually.js'
 
 /*
  * MP3 legs through the gateway: the Eleveo simulator serves the MP3 parts of a HOLD-split leg (as
@@ -167,6 +168,6 @@ t.test('a client that disconnects mid-stream aborts the upstream request', async
   t.equal(requests.length, 4, 'head, tail, the counting pass, the audio')
   t.equal(requests[2]?.aborted, false, 'the counting pass read the file to its end')
   const upstream = requests[3]
-  for (let i = 0; i < 100 && upstream?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 50))
+  await eventually(() => upstream?.aborted === true)
   t.equal(upstream?.aborted, true, 'Eleveo saw the audio request closed before it finished sending')
 })

@@ -26,7 +26,9 @@ export function gatewayConfig(eleveoUrl: string, env: Record<string, string> = {
     ELEVEO_BASE_URL: eleveoUrl,
     ELEVEO_USERNAME: SIM_USER,
     ELEVEO_PASSWORD: SIM_PASSWORD,
-    ELEVEO_TIMEOUT_MS: '2000',
+    // The simulator shares this process: on a loaded machine it can answer seconds late. Tests about the
+    // deadline set a short one and a simulator far slower than it.
+    ELEVEO_TIMEOUT_MS: '10000',
     LOG_LEVEL: 'silent',
     PORT: '0',
     HOST: '127.0.0.1',
