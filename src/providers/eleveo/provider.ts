@@ -218,7 +218,8 @@ export class EleveoProvider implements RecordingProvider {
    * is given back when the answer's body closes, however it ends.
    */
   async #get(path: string, what: string, signal: AbortSignal | undefined, scope: DeadlineScope, range?: string): Promise<Exchange> {
-    const headers: Record<string, string> = { accept: range === undefined ? 'application/json' : 'audio/wav' }
+    // The format follows the stored bytes (WAV or MP3), so audio requests accept either.
+    const headers: Record<string, string> = { accept: range === undefined ? 'application/json' : 'audio/wav, audio/mpeg' }
     if (this.#auth !== null) headers.authorization = this.#auth
     if (range !== undefined) headers.range = range
 
