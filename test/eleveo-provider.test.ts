@@ -271,7 +271,7 @@ t.test('timeouts are 504s; ping proves Eleveo answers', async (t) => {
   const p = provider(t, sim.url, 200)
   await p.ping()
   sim.setFault('slow', { target: 'metadata' })
-  await t.rejects(p.findLegs('x'), { statusCode: 504, code: 'GW_ERR_UPSTREAM_TIMEOUT', message: /^Upstream eleveo timed out: recordings of dialog x: no answer within 200 ms/ })
+  await t.rejects(p.findLegs('x'), { statusCode: 504, code: 'GW_ERR_UPSTREAM_TIMEOUT', message: /^Upstream eleveo timed out: recordings of dialog x: no (complete )?answer within 200 ms/ })
   await t.rejects(p.ping(), { statusCode: 504, message: /timed out: reachability check/ })
   sim.setFault('error500')
   await t.rejects(p.ping(), { statusCode: 502, message: /reachability check: answered HTTP 500/ })

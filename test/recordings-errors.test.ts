@@ -68,7 +68,7 @@ t.test('Eleveo failing: 502 or 504 naming the upstream, as JSON, before any audi
     { fault: 'error500', target: 'metadata', status: 502, says: /^Upstream eleveo: recordings of dialog dlg-fail: answered HTTP 500/ },
     { fault: 'garbage', target: 'metadata', status: 502, says: /^Upstream eleveo: .*not JSON/ },
     { fault: 'truncated', target: 'metadata', status: 502, says: /^Upstream eleveo: .*cut/ },
-    { fault: 'slow', target: 'metadata', status: 504, says: /^Upstream eleveo timed out: recordings of dialog dlg-fail: no answer within 300 ms/ },
+    { fault: 'slow', target: 'metadata', status: 504, says: /^Upstream eleveo timed out: recordings of dialog dlg-fail: no (complete )?answer within 300 ms/ },
     { fault: 'error500', target: 'audio', status: 502, says: /^Upstream eleveo: audio of recording dlg-fail-rec-0: answered HTTP 500/ },
     { fault: 'garbage', target: 'audio', status: 502, says: /^Upstream eleveo returned an unreadable WAV: segment dlg-fail-rec-0/ },
     { fault: 'slow', target: 'audio', status: 504, says: /^Upstream eleveo timed out: audio of recording/ }
