@@ -4,14 +4,15 @@ import { makeTone } from './helpers/sox.js'
 import { makeHoldCall, startRig } from './recordings-setup.js'
 
 /*
- * An Eleveo that answers one byte every 1.5 s never trips the 2 s idle timeout (ELEVEO_TIMEOUT_MS in
- * these tests): every listing and every header read has a total deadline of ELEVEO_TIMEOUT_MS, after
- * which the client gets a 504 naming what was being read.
+ * An Eleveo that answers one byte every 1.5 s never trips the 6 s idle timeout (ELEVEO_TIMEOUT_MS in
+ * these tests; far from 1.5 s, so a loaded machine cannot make a byte late enough to trip it): every
+ * listing and every header read has a total deadline of ELEVEO_TIMEOUT_MS, after which the client gets a
+ * 504 naming what was being read.
  */
 
 for (const target of ['metadata', 'audio'] as const) {
   t.test(`a ${target === 'metadata' ? 'listing' : 'WAV header'} trickling one byte every 1.5 s: 504 after ELEVEO_TIMEOUT_MS`, async (t) => {
-    const rig = await startRig(t)
+    const rig = await startRig(t, { env: { ELEVEO_TIMEOUT_MS: '6000' } })
     const call = await makeHoldCall(rig.dir, 'dlg-trickle', {}, [0.5])
     rig.sim.legs.push(...call.legs)
     rig.sim.setFault('trickle', { target })
@@ -23,8 +24,8 @@ for (const target of ['metadata', 'audio'] as const) {
       code: 'GW_ERR_UPSTREAM_TIMEOUT',
       error: 'Gateway Timeout',
       message: target === 'metadata'
-        ? /recordings of dialog dlg-trickle: no complete answer within 2000 ms/
-        : /audio of recording dlg-trickle-rec-0: no complete answer within 2000 ms/
+        ? /recordings of dialog dlg-trickle: no complete answer within 6000 ms/
+        : /audio of recording dlg-trickle-rec-0: no complete answer within 6000 ms/
     })
     const trickled = rig.sim.requests.filter((r) => r.url.includes('trickle') && r.url.includes('/audio') === (target === 'audio'))
     t.equal(trickled.length, 1)
