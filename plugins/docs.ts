@@ -65,6 +65,8 @@ export default fp(
     const catalog: RouteEntry[] = []
     app.decorate('routeCatalog', catalog)
     app.addHook('onRoute', (route) => {
+      // Hidden routes are not operations of the API: the CORS preflight twins (plugins/cors.ts).
+      if (route.schema?.hide === true) return
       for (const method of [route.method].flat()) catalog.push({ method, url: route.url })
     })
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
-import { ClientClosedError, RangeNotSatisfiableError } from '../src/errors.js'
+import { ClientClosedError, RangeNotSatisfiableError, TooManyStreamsError } from '../src/errors.js'
+import { onSendStall } from '../src/http/send-timeout.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
 import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
 
@@ -57,16 +58,25 @@ interface RecordingRoute {
 }
 
 const recordingsRoutes: FastifyPluginAsync = async (app) => {
+  const { maxConcurrentStreams, sendTimeoutMs } = app.config.retrieval
+  // Recording requests between their start and their response's close (look-ups included).
+  let streams = 0
   app.route<RecordingRoute>({
     // HEAD is declared, not derived: Fastify's automatic HEAD would run the GET path and open the audio.
     method: ['GET', 'HEAD'],
     url: '/recordings/:legId',
     schema: recordingSchema,
     // ?sig= is checked by plugins/link-auth.ts before the handler runs (401 missing, 403 wrong).
-    config: { signedLink: true },
+    // CORS_ORIGINS may fetch it from another origin (plugins/cors.ts).
+    config: { signedLink: true, crossOrigin: true },
     handler: async (request, reply) => {
       const started = performance.now()
       const key = parseLegId(request.params.legId)
+      if (streams >= maxConcurrentStreams) {
+        throw new TooManyStreamsError(`${maxConcurrentStreams} recordings (MAX_CONCURRENT_STREAMS) are being served already; retry later`)
+      }
+      streams++
+      reply.raw.once('close', () => streams--)
       // Canonical form (colons decoded): only validated characters, safe in a header and a log line.
       const legId = formatLegId(key)
 
@@ -131,6 +141,12 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       body.on('data', (chunk: Buffer) => {
         sent += chunk.length
       })
+      if (sendTimeoutMs > 0) {
+        onSendStall(reply.raw, sendTimeoutMs, () => {
+          request.log.warn({ legId, bytes: sent, sendTimeoutMs }, 'client stopped reading: response cut (SEND_TIMEOUT_MS)')
+          reply.raw.destroy()
+        })
+      }
       return reply.send(body)
     }
   })

@@ -15,6 +15,8 @@ export interface Config {
   /** The recording vendor (RECORDING_VENDOR) with the settings it needs, all present. */
   recorder: RecorderConfig
   legCacheTtlMs: number
+  /** Bounds on serving recordings, whatever the vendor (see README "Limits on serving recordings"). */
+  retrieval: RetrievalLimits
 
   /** Null when CX_BASE_URL is unset: no pushing (no scheduler, no state); the service only serves recordings. */
   cx: CxConfig | null
@@ -56,8 +58,23 @@ export interface Config {
   trustProxy: boolean | number | string
   /** Bearer token required by GET /metrics; null leaves /metrics open (keep it off the public network). */
   metricsToken: string | null
+  /** Browser origins allowed to fetch recordings cross-origin (CORS); empty: no CORS headers at all. */
+  corsOrigins: string[]
   /** Things an operator should fix that do not stop start-up (old variable names); logged once by buildApp. */
   warnings: readonly string[]
+}
+
+export interface RetrievalLimits {
+  /** MAX_SEGMENTS_PER_LEG: a leg split into more parts is a 502 before any part is read. */
+  maxSegmentsPerLeg: number
+  /** MAX_RECORDING_BYTES: a stored file or merged recording claiming more is a 502. */
+  maxRecordingBytes: number
+  /** MAX_CONCURRENT_STREAMS: recordings served at once; beyond, 503 + Retry-After. */
+  maxConcurrentStreams: number
+  /** SEND_TIMEOUT_MS: a response whose client takes no bytes for this long is cut (0: never). */
+  sendTimeoutMs: number
+  /** LEG_CACHE_MAX_BYTES: estimated bytes each of the listing and layout caches may hold. */
+  cacheMaxBytes: number
 }
 
 /** Eleveo reached through its REST API. */
@@ -68,6 +85,8 @@ export interface EleveoRestConfig {
   username: string | null
   password: string | null
   timeoutMs: number
+  /** ELEVEO_CONNECTIONS: sockets to Eleveo at most; a request waits at most timeoutMs for one (then 503). */
+  connections: number
 }
 
 /** Eleveo as CallREC installations expose it: couples in its PostgreSQL, MP3 from its servlets. */
@@ -223,6 +242,34 @@ function trustProxy(env: Env): boolean | number | string {
   return raw
 }
 
+/**
+ * CORS_ORIGINS: comma-separated origins as browsers send them (`scheme://host[:port]`), or `*` for any.
+ * Stored in the browser's serialisation (lower-case host, default port dropped) because @fastify/cors
+ * compares the Origin header as a plain string.
+ */
+function corsOrigins(env: Env): string[] {
+  const raw = str(env, 'CORS_ORIGINS')
+  if (raw === null) return []
+  const items = raw.split(',').map((o) => o.trim()).filter((o) => o !== '')
+  if (items.includes('*')) {
+    if (items.length > 1) throw new ConfigError('CORS_ORIGINS', '`*` (any origin) cannot be combined with other origins')
+    return ['*']
+  }
+  return items.map((item) => {
+    let u: URL | null = null
+    try {
+      u = new URL(item)
+    } catch {
+      // reported below with the expected form
+    }
+    const bare = u !== null && u.pathname === '/' && u.search === '' && u.hash === '' && u.username === '' && !item.endsWith('/')
+    if (u === null || !bare || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      throw new ConfigError('CORS_ORIGINS', `${JSON.stringify(item)} is not an origin: expected scheme://host[:port] (http or https, no path, no trailing slash)`)
+    }
+    return u.origin
+  })
+}
+
 /** The configuration of a gateway that pushes to CX, or null when CX_BASE_URL is unset. */
 export function whenPushing(config: Config): (Config & { cx: CxConfig }) | null {
   return config.cx === null ? null : { ...config, cx: config.cx }
@@ -273,7 +320,7 @@ function callrecSettings(env: Env) {
 }
 
 /** The Eleveo variant ELEVEO_API names, with what that interface requires present. */
-function eleveoConfig(env: Env, baseUrl: string | null, common: Pick<EleveoRestConfig, 'username' | 'password' | 'timeoutMs'>, callrec: ReturnType<typeof callrecSettings>): EleveoConfig {
+function eleveoConfig(env: Env, baseUrl: string | null, common: Pick<EleveoRestConfig, 'username' | 'password' | 'timeoutMs' | 'connections'>, callrec: ReturnType<typeof callrecSettings>): EleveoConfig {
   const api = oneOf(env, 'ELEVEO_API', ['rest', 'callrec'] as const, 'rest')
   if (baseUrl === null) throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
   if (api === 'rest') return { vendor: 'eleveo', api, baseUrl, ...common }
@@ -294,7 +341,8 @@ function recorderConfig(env: Env): RecorderConfig {
   const eleveo = {
     username: str(env, 'ELEVEO_USERNAME'),
     password: str(env, 'ELEVEO_PASSWORD'),
-    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
+    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
+    connections: int(env, 'ELEVEO_CONNECTIONS', 256, 1, 65_536)
   }
   const databaseUrl = url(env, 'EFSWITCH_DATABASE_URL')
   const recordingsRoot = str(env, 'EFSWITCH_RECORDINGS_ROOT')
@@ -378,6 +426,13 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     instanceId: str(env, 'INSTANCE_ID') ?? `${hostname()}:${process.pid}`,
     recorder,
     legCacheTtlMs: int(env, 'LEG_CACHE_TTL_MS', 30_000, 0),
+    retrieval: {
+      maxSegmentsPerLeg: int(env, 'MAX_SEGMENTS_PER_LEG', 1000, 1, 1_000_000),
+      maxRecordingBytes: int(env, 'MAX_RECORDING_BYTES', 16 * 1024 ** 3, 1),
+      maxConcurrentStreams: int(env, 'MAX_CONCURRENT_STREAMS', 200, 1, 100_000),
+      sendTimeoutMs: int(env, 'SEND_TIMEOUT_MS', 60_000, 0, MAX_TIMER_MS),
+      cacheMaxBytes: int(env, 'LEG_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024)
+    },
     cx,
     publicBaseUrl,
     push: {
@@ -409,6 +464,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, MAX_TIMER_MS),
     trustProxy: trustProxy(env),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    corsOrigins: corsOrigins(env),
     warnings
   }
 }

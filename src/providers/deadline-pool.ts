@@ -33,8 +33,8 @@ export class DeadlinePool<T extends Record<string, unknown> = Record<string, nev
 
   /**
    * Runs the query `make` builds on the current pool. Rejects with `missed(what)` at the deadline and
-   * with the signal's reason on abort (cancelling the query on the server either way, which frees a live
-   * but slow one); any other failure is postgres.js's own error, for the caller to classify.
+   * with the signal's reason on abort; any other failure is postgres.js's own error, for the caller to
+   * classify.
    */
   async run<R extends postgres.Row[]>(
     make: (sql: postgres.Sql<T>) => postgres.PendingQuery<R>,
@@ -49,16 +49,16 @@ export class DeadlinePool<T extends Record<string, unknown> = Record<string, nev
     let timer: NodeJS.Timeout | undefined
     let onAbort: (() => void) | undefined
     // A timer we hold, not AbortSignal.timeout: that one can be collected before it fires (issue 14).
+    // No query.cancel(): postgres.js drops the promise of the cancel request it opens a connection for,
+    // so a cancel that cannot connect (the very case here) becomes an unhandled rejection. A live server
+    // ends the statement itself (statement_timeout is the same deadline); a silent one is left with its
+    // pool, which is dropped.
     const giveUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        Promise.resolve(query.cancel()).catch(ignore)
         this.#replace(pool)
         reject(this.#opts.missed(what))
       }, this.#opts.deadlineMs)
-      onAbort = () => {
-        Promise.resolve(query.cancel()).catch(ignore)
-        reject(signal?.reason)
-      }
+      onAbort = () => reject(signal?.reason)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
     try {

@@ -15,9 +15,9 @@ export function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBas
         const { vendor: _vendor, api: _api, ...options } = recorder
         return new CallrecProvider(options)
       }
-      const { baseUrl, username, password, timeoutMs } = recorder
+      const { baseUrl, username, password, timeoutMs, connections } = recorder
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
-      return new EleveoProvider({ baseUrl, username, password, timeoutMs })
+      return new EleveoProvider({ baseUrl, username, password, timeoutMs, connections })
     }
     case 'efswitch': {
       const { databaseUrl, recordingsRoot, pathQuery, queryTimeoutMs, indexMaxEntries } = recorder

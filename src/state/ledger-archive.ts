@@ -96,7 +96,7 @@ function split(sorted: Buffer | undefined): Buffer[] {
 }
 
 function sortUnique(hashes: Buffer[]): Buffer {
-  hashes.sort(Buffer.compare)
+  hashes.sort((a, b) => Buffer.compare(a, b))
   const kept = hashes.filter((h, i) => i === 0 || !h.equals(hashes[i - 1]!))
   return Buffer.concat(kept)
 }
