@@ -14,8 +14,8 @@ import { dayDirectory, efswitchGateway, insertCdrRow, recordingFileName, startSw
 
 const FILES = 100_000
 const CALLS_IN_DATABASE = 10_000
-// Making 100,000 files and 10,000 look-ups take a while on a shared machine; the default is 120 s.
-t.setTimeout(360_000)
+// Making 100,000 files and 10,000 look-ups takes minutes on a shared machine: the suite's 600 s limit
+// (package.json) applies, not a shorter one of its own.
 
 const sw = await startSwitch(t)
 const { databaseUrl, cdr, root } = sw
