@@ -1,8 +1,5 @@
 import fp from 'fastify-plugin'
 import { soleInstance, type Leadership } from '../src/state/leadership.js'
-import { FileStateStore } from '../src/state/file-store.js'
-import { PgLeadership } from '../src/state/pg-leadership.js'
-import { PostgresStateStore } from '../src/state/postgres-store.js'
 import type { StateStore } from '../src/state/types.js'
 
 declare module 'fastify' {
@@ -39,8 +36,11 @@ export default fp<StatePluginOptions>(
     }
     const log = app.log.child({ component: 'state' })
     const { stateDatabaseUrl: url, instanceId } = app.config
+    // The stores are imported only when pushing is on, PostgreSQL's only when configured: a gateway that
+    // only serves recordings starts without loading either (start-up time, bench: startup).
     if (url !== null) {
       // Several instances: shared state and one push leader at a time, both in PostgreSQL.
+      const [{ PostgresStateStore }, { PgLeadership }] = await Promise.all([import('../src/state/postgres-store.js'), import('../src/state/pg-leadership.js')])
       const store = await PostgresStateStore.open(url, {
         instanceId,
         onMigrated: (r) => {
@@ -60,6 +60,7 @@ export default fp<StatePluginOptions>(
       return
     }
     app.decorate('pushLeadership', soleInstance)
+    const { FileStateStore } = await import('../src/state/file-store.js')
     const store = await FileStateStore.open(app.config.stateDir, { warn: (msg, detail) => log.warn(detail ?? {}, msg) })
     app.decorate('stateStore', store)
     // Registered before the scheduler, so closed after it: the last run's writes land first.
