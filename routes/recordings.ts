@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
+import type { VirtualFileReadable } from '../src/audio/virtual-file.js'
 import { ClientClosedError, RangeNotSatisfiableError } from '../src/errors.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
 import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
@@ -107,9 +108,11 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
         .header('content-disposition', `inline; filename="${legId.replace(/:/g, '_')}.${rec.extension}"`)
       if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
 
-      let sent = 0
+      let body: VirtualFileReadable | null = null
       served = true
       reply.raw.once('close', () => {
+        // Counted by the stream itself: a 'data' listener here would be a second call on every chunk.
+        const sent = body?.bytesOut ?? 0
         if (sent > 0) app.metrics.bytesStreamed.inc({ vendor: app.provider.name }, sent)
         request.log.info(
           {
@@ -127,10 +130,7 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       })
 
       if (request.method === 'HEAD') return reply.send()
-      const body = app.recordings.stream(rec, range, abort.signal)
-      body.on('data', (chunk: Buffer) => {
-        sent += chunk.length
-      })
+      body = app.recordings.stream(rec, range, abort.signal)
       return reply.send(body)
     }
   })
