@@ -1,4 +1,4 @@
-import { Agent, createServer, get, type Server } from 'node:http'
+import { Agent, createServer, get, type Server, type ServerResponse } from 'node:http'
 
 /*
  * The baseline every relay figure is divided by: the least a proxy can do to serve a merged leg. It
@@ -20,7 +20,10 @@ export interface BarePlan {
 export function bareProxy(plan: BarePlan, upstream: string, authorization: string): Server {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 })
   const header = Buffer.from(plan.header, 'base64')
-  return createServer(async (_req, res) => {
+  // The handler's promise never rejects (every failure destroys the response), so nothing awaits it.
+  return createServer((_req, res) => void serve(res))
+
+  async function serve(res: ServerResponse): Promise<void> {
     res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': String(plan.size) })
     res.write(header)
     for (const s of plan.segments) {
@@ -37,5 +40,5 @@ export function bareProxy(plan: BarePlan, upstream: string, authorization: strin
       if (!piped || res.destroyed) return void res.destroy()
     }
     res.end()
-  })
+  }
 }

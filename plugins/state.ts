@@ -41,8 +41,10 @@ export default fp<StatePluginOptions>(
     if (url !== null) {
       // Several instances: shared state and one push leader at a time, both in PostgreSQL.
       const [{ PostgresStateStore }, { PgLeadership }] = await Promise.all([import('../src/state/postgres-store.js'), import('../src/state/pg-leadership.js')])
+      const timeoutMs = app.config.stateDatabaseTimeoutMs
       const store = await PostgresStateStore.open(url, {
         instanceId,
+        tuning: { statementTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs },
         onMigrated: (r) => {
           if (r.applied.length > 0) log.info({ applied: r.applied, version: r.current }, 'state database schema migrated')
           if (r.unknown.length > 0) {
@@ -51,7 +53,7 @@ export default fp<StatePluginOptions>(
         }
       })
       app.decorate('stateStore', store)
-      app.decorate('pushLeadership', new PgLeadership({ url, store, instanceId, log }))
+      app.decorate('pushLeadership', new PgLeadership({ url, store, instanceId, log, statementTimeoutMs: timeoutMs }))
       // The health plugin may be registered after this one: by onReady it is there if it exists at all.
       app.addHook('onReady', async () => {
         if (app.hasDecorator('readiness')) app.readiness.add('state', (signal) => store.ping(signal))
@@ -59,10 +61,25 @@ export default fp<StatePluginOptions>(
       app.addHook('onClose', async () => store.close())
       return
     }
-    app.decorate('pushLeadership', soleInstance)
-    const { FileStateStore } = await import('../src/state/file-store.js')
-    const store = await FileStateStore.open(app.config.stateDir, { warn: (msg, detail) => log.warn(detail ?? {}, msg) })
+    // One gateway per STATE_DIR, under a lock; a full disk or a directory held by another gateway does
+    // not stop start-up (recordings are served all the same): every push run retries and reports why.
+    const [{ GuardedFileStore }, { StateFileError }] = await Promise.all([import('../src/state/guarded-file-store.js'), import('../src/state/file-store.js')])
+    const store = new GuardedFileStore({
+      dir: app.config.stateDir,
+      instanceId,
+      lockStaleMs: app.config.stateDirLockStaleS * 1000,
+      warn: (msg, detail) => log.warn(detail ?? {}, msg)
+    })
+    try {
+      await store.acquire()
+      await store.load()
+    } catch (err) {
+      // A corrupt state file is not retried: it stops start-up with its name, as before.
+      if (err instanceof StateFileError) throw err
+      log.error({ err: (err as Error).message }, 'push state unavailable: push runs will fail with this reason and retry; recordings are served')
+    }
     app.decorate('stateStore', store)
+    app.decorate('pushLeadership', store)
     // Registered before the scheduler, so closed after it: the last run's writes land first.
     app.addHook('onClose', async () => store.close())
   },

@@ -206,7 +206,7 @@ export async function startCallrecSimulator(opts: CallrecSimulatorOptions = {}):
     res.writeHead = ((code: number, ...rest: never[]) => {
       entry.status = code
       return writeHead(code, ...rest)
-    }) as typeof res.writeHead
+    })
     res.once('close', () => {
       if (!res.writableFinished) entry.aborted = true
     })

@@ -53,6 +53,11 @@ export interface CxSimulatorOptions {
   /** Largest page served whatever pageSize asks. Default 1000. */
   maxPageSize?: number
   /**
+   * A broken pager: 'ignore-page' serves page 0 whatever ?page= asks (and no total); 'endless' serves
+   * full pages of new activities forever (and no total).
+   */
+  paging?: 'ignore-page' | 'endless'
+  /**
    * Called for each message about to be accepted, after it was recorded in `received` and before the
    * answer leaves (a test can kill the client here: "CX has it, the client does not know").
    */
@@ -184,12 +189,17 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
           f.count--
           return reply.code(f.status).send({ message: `simulated failure ${f.status}` })
         }
+        if (opts.paging === 'endless') {
+          const items = Array.from({ length: pageSize }, (_, i) => endlessActivity(start, page * pageSize + i))
+          return { items, page, pageSize }
+        }
         const inWindow = activities
           .filter((a) => {
             const t = Date.parse(a.legStartTime)
             return t >= start && t < end
           })
           .sort((a, b) => Date.parse(a.legStartTime) - Date.parse(b.legStartTime) || a.dialogId.localeCompare(b.dialogId))
+        if (opts.paging === 'ignore-page') return { items: inWindow.slice(0, pageSize), page: 0, pageSize }
         return { items: inWindow.slice(page * pageSize, (page + 1) * pageSize), page, pageSize, total: inWindow.length }
       })
 
@@ -264,6 +274,19 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
       cancelAll()
       await app.close()
     }
+  }
+}
+
+/** The n-th activity of an endless listing: a new call every time, all starting in the window. */
+function endlessActivity(windowStart: number, n: number): SimVoiceActivity {
+  return {
+    conversationId: null,
+    channelSessionId: `endless-${n}`,
+    dialogId: `endless-${n}`,
+    agentExtension: '1001',
+    ani: '100',
+    legStartTime: new Date(windowStart + (n % 1000)).toISOString(),
+    legEndTime: null
   }
 }
 

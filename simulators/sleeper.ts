@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http'
  * Simulated latency for a simulator's handlers: each sleep ends early when the client goes away, and
  * `cancelAll` ends the pending ones, so closing a simulator never waits for a sleeping handler.
  */
-export function createSleeper(): { sleep(ms: number, res: ServerResponse): Promise<void>; cancelAll(): void } {
+export function createSleeper(): { sleep: (ms: number, res: ServerResponse) => Promise<void>; cancelAll: () => void } {
   const timers = new Set<NodeJS.Timeout>()
   return {
     sleep(ms, res) {

@@ -1,7 +1,6 @@
 import { hostname } from 'node:os'
 import { redactUrl } from './auth/redact.js'
-import { DEFAULT_CALLREC_LEGS_QUERY } from './providers/eleveo/callrec/legs-query.js'
-import { checkTimeZone, UnknownTimeZoneError } from './providers/eleveo/callrec/local-time.js'
+import { checkTimeZone, UnknownTimeZoneError } from './time-zone.js'
 
 /**
  * The whole configuration, typed. Built once from the environment at start-up (loadConfig) or
@@ -30,9 +29,15 @@ export interface Config {
     maxWindowS: number
     matchToleranceMs: number
     pendingMaxAgeS: number
+    /** LEDGER_RETENTION_DAYS: how long legs CX accepted are remembered, so backfills do not push them again. */
+    ledgerRetentionDays: number
   }
   stateDir: string
+  /** STATE_DIR_LOCK_STALE_S: a STATE_DIR lock file untouched this long is taken over. */
+  stateDirLockStaleS: number
   stateDatabaseUrl: string | null
+  /** STATE_DATABASE_TIMEOUT_MS: deadline of every state-database query, kept by the server and by us. */
+  stateDatabaseTimeoutMs: number
   adminToken: string | null
 
   linkSigning: {
@@ -108,6 +113,8 @@ export interface CxConfig {
   activityType: string
   concurrency: number
   timeoutMs: number
+  /** CX_MAX_PAGES_PER_WINDOW: voice-activities pages one window may take before the run fails. */
+  maxPagesPerWindow: number
 }
 
 export class ConfigError extends Error {
@@ -168,6 +175,15 @@ function url(env: Env, name: string): string | null {
   }
   return raw.replace(/\/+$/, '')
 }
+
+/**
+ * The GUIDE's look-up of a call's couples: one row per couple whose external data `$2` (the key,
+ * ELEVEO_DIALOG_KEY) equals `$1` (CX's dialogId). ELEVEO_LEGS_QUERY replaces it and must return the
+ * same columns (COUPLE_COLUMNS).
+ */
+export const DEFAULT_CALLREC_LEGS_QUERY = `select c.sid, c.start_ts, c.stop_ts, c.finalcallednr as agent_extension, c.callingnr as ani
+from callrec.couples c join callrec.couple_extdata x on x.cplid = c.id
+where x.value = $1 and x.key = $2`
 
 export const DEFAULT_EFSWITCH_PATH_QUERY =
   'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid and record_path is not null limit 1'
@@ -287,7 +303,8 @@ function cxConfig(env: Env): CxConfig | null {
     senderId: str(env, 'CX_SENDER_ID') ?? 'cx-recording-gateway',
     activityType: str(env, 'CX_ACTIVITY_TYPE') ?? 'VOICE_RECORDING',
     concurrency: int(env, 'CX_CONCURRENCY', 4, 1, 1000),
-    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
+    timeoutMs: int(env, 'CX_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
+    maxPagesPerWindow: int(env, 'CX_MAX_PAGES_PER_WINDOW', 200, 1, 100_000)
   }
   if (baseUrl === null) return null
   if (apiToken !== null) return { baseUrl, auth: { kind: 'static', token: apiToken }, ...rest }
@@ -346,10 +363,13 @@ export function loadConfig(rawEnv: Env = process.env): Config {
       defaultWindowS: int(env, 'PUSH_DEFAULT_WINDOW_S', 3600, 1),
       maxWindowS: int(env, 'PUSH_MAX_WINDOW_S', 3600, 1),
       matchToleranceMs: int(env, 'MATCH_TOLERANCE_MS', 5000, 0),
-      pendingMaxAgeS: int(env, 'PENDING_MAX_AGE_S', 86_400, 1)
+      pendingMaxAgeS: int(env, 'PENDING_MAX_AGE_S', 86_400, 1),
+      ledgerRetentionDays: int(env, 'LEDGER_RETENTION_DAYS', 90, 1, 3650)
     },
     stateDir: str(env, 'STATE_DIR') ?? './data',
+    stateDirLockStaleS: int(env, 'STATE_DIR_LOCK_STALE_S', 30, 1, 86_400),
     stateDatabaseUrl: url(env, 'STATE_DATABASE_URL'),
+    stateDatabaseTimeoutMs: int(env, 'STATE_DATABASE_TIMEOUT_MS', 10_000, 100, MAX_TIMER_MS),
     adminToken: str(env, 'ADMIN_TOKEN'),
     linkSigning: { key: linkKey, oldKeys },
     rateLimit: {

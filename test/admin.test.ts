@@ -75,7 +75,7 @@ t.test('POST starts a run, GET latest reports it; a second POST while it runs is
 
   const started = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth })
   t.equal(started.statusCode, 202)
-  const { id, trigger, status } = started.json() as { id: string; trigger: string; status: string }
+  const { id, trigger, status } = started.json<{ id: string; trigger: string; status: string }>()
   t.match({ trigger, status }, { trigger: 'manual', status: 'running' })
 
   const live = await rig.app.inject({ method: 'GET', url: '/admin/push-runs/latest', headers: auth })
@@ -114,7 +114,7 @@ t.test('POST starts a run, GET latest reports it; a second POST while it runs is
     payload: { start: new Date(b - 60_000).toISOString(), end: b + 60_000 }
   })
   t.equal(bf.statusCode, 202)
-  const bfId = (bf.json() as { id: string }).id
+  const bfId = bf.json<{ id: string }>().id
   const bfReport = await waitForFinish(rig.app, bfId)
   t.match(bfReport, { trigger: 'backfill', status: 'ok', legs: 6, alreadyPushed: 6, pushed: 0 })
   t.same(bfReport.windows, [{ start: new Date(b - 60_000).toISOString(), end: new Date(b + 60_000).toISOString() }])
@@ -167,19 +167,19 @@ t.test('backfill bodies are validated: 400 with a reason', async (t) => {
   // A real leap day is a date.
   const leap = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth, payload: { start: '2024-02-29T00:00:00Z', end: '2024-02-29T01:00:00Z' } })
   t.equal(leap.statusCode, 202, leap.body)
-  const leapRun = await waitForFinish(rig.app, (leap.json() as { id: string }).id)
+  const leapRun = await waitForFinish(rig.app, leap.json<{ id: string }>().id)
   t.same(leapRun.windows, [{ start: '2024-02-29T00:00:00.000Z', end: '2024-02-29T01:00:00.000Z' }])
 
   // Epoch milliseconds as digits and ISO with an offset are both fine; end defaults to now.
   const ok = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth, payload: { start: String(now - 60_000) } })
   t.equal(ok.statusCode, 202)
-  await waitForFinish(rig.app, (ok.json() as { id: string }).id)
+  await waitForFinish(rig.app, ok.json<{ id: string }>().id)
   // The same instant written with a +01:00 offset.
   const startUtc = new Date(Math.floor((now - 2 * 3600_000) / 1000) * 1000)
   const withOffset = new Date(startUtc.getTime() + 3600_000).toISOString().replace('.000Z', '+01:00')
   const iso = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: auth, payload: { start: withOffset, end: now - 1 } })
   t.equal(iso.statusCode, 202)
-  const r = await waitForFinish(rig.app, (iso.json() as { id: string }).id)
+  const r = await waitForFinish(rig.app, iso.json<{ id: string }>().id)
   t.equal((r.windows as { start: string }[])[0]!.start, startUtc.toISOString())
 })
 

@@ -147,7 +147,7 @@ t.test('push job: runs by trigger and status, links pushed and refused, pending 
     activities: [cxLeg('dlg-a', '1001', b), cxLeg('dlg-b', '1002', b + 60_000), cxLeg('dlg-late', '1003', b + 120_000)],
     legs: [eleveoLeg('rec-a', 'dlg-a', '1001', b, b + 30_000), eleveoLeg('rec-b', 'dlg-b', '1002', b + 60_000, b + 90_000)]
   })
-  const metrics = async (): Promise<Sample[]> => parseMetrics(await (await rig.app.inject({ method: 'GET', url: '/metrics' })).body)
+  const metrics = async (): Promise<Sample[]> => parseMetrics((await rig.app.inject({ method: 'GET', url: '/metrics' })).body)
 
   const before = await metrics()
   t.ok(Number.isNaN(value(before, 'gateway_push_cursor_lag_seconds') ?? 0), 'no cursor yet: lag is NaN, not 0')

@@ -224,15 +224,16 @@ t.test('a manual run on the instance that is not leading answers 409; the report
 t.test('the leader\'s lock session terminated mid-run: it stops before its next message, the other instance completes the window', async (t) => {
   const { activities, legs } = calls('T', Array.from({ length: 30 }, (_, i) => pastStart() + i * S))
   const CONCURRENCY = 2
-  let terminating: Promise<unknown> | null = null
+  // A holder, not a variable: the callback sets it, and TypeScript does not see assignments in callbacks.
+  const kill: { terminating: Promise<unknown> | null } = { terminating: null }
   let atLoss: number | null = null
   const c: Cluster = await cluster(t, activities, legs, {
     latencyMs: 10,
     onAccept: () => {
-      if (terminating === null && receivedFrom(c.cx, 'gw-a').length === 10) {
+      if (kill.terminating === null && receivedFrom(c.cx, 'gw-a').length === 10) {
         // An operator (or a failover) ends the session holding the push lock.
         // execute(): postgres.js sends a query only once it is awaited or executed.
-        terminating = c.sql`
+        kill.terminating = c.sql`
           select pg_terminate_backend(pid) from pg_locks
           where locktype = 'advisory' and granted and ((classid::bigint << 32) | objid::bigint) = ${PUSH_LOCK_KEY}::bigint`.execute()
       }
@@ -249,8 +250,8 @@ t.test('the leader\'s lock session terminated mid-run: it stops before its next 
 
   const first = await manualRun(a)
   t.match(first, { instance: 'gw-a', status: 'failed', error: /^aborted: push leadership lost: the lock session closed/ })
-  t.ok(terminating !== null, 'the session was terminated mid-run')
-  await terminating
+  t.ok(kill.terminating !== null, 'the session was terminated mid-run')
+  await kill.terminating
   const fromA = receivedFrom(c.cx, 'gw-a')
   t.ok(fromA.length < activities.length, `A stopped: ${fromA.length} of ${activities.length} links`)
   t.ok(atLoss !== null, 'A noticed the loss')

@@ -126,7 +126,7 @@ t.test('every registered route is documented and every documented route exists',
   }
   const regSet = new Set(registered.map(key))
   for (const d of documented) t.ok(regSet.has(key(d)), `${key(d)} exists`)
-  for (const d of documented) t.ok(rig.app.hasRoute({ method: d.method as 'GET', url: d.url }), `${key(d)} answers`)
+  for (const d of documented) t.ok(rig.app.hasRoute({ method: d.method, url: d.url }), `${key(d)} answers`)
 })
 
 t.test('real answers match the documented status codes, content types, headers and schemas', async (t) => {

@@ -28,7 +28,7 @@ t.test('the scheduler runs the job every PUSH_INTERVAL_S, never two at once, and
   t.equal(rig.runner.running?.trigger, 'schedule')
   const res = await rig.app.inject({ method: 'POST', url: '/admin/push-runs', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   t.equal(res.statusCode, 409)
-  t.equal((res.json() as { runId: string }).runId, rig.runner.running?.id)
+  t.equal(res.json<{ runId: string }>().runId, rig.runner.running?.id)
 
   // Let ticks pass until a second scheduled run has finished.
   const finished = (): number => messages(rig.logs).filter((m) => m === 'push run ok').length

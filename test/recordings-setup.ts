@@ -96,7 +96,7 @@ export function holdCall(dialogId: string, paths: readonly string[], seconds: re
       start: iso(at),
       end: iso(at + s * 1000),
       endReason: i < seconds.length - 1 ? 'HOLD' : 'HANGUP',
-      wavPath: paths[i] as string
+      wavPath: paths[i]
     })
     at += s * 1000 + 20_000
   }

@@ -25,7 +25,7 @@ t.test('a fresh database gets every migration once; a second start-up applies no
   t.same(await tables(sql), ['push_cursor', 'push_failed', 'push_ledger', 'push_pending', 'push_run_reports', 'schema_migrations'])
   const second = await migrate(sql)
   t.same(second, { applied: [], current: MIGRATIONS.length, unknown: [] })
-  const recorded = await sql`select version, name from schema_migrations order by version`
+  const recorded = await sql<Array<{ version: number; name: string }>>`select version, name from schema_migrations order by version`
   t.same(
     recorded.map((r) => [r.version, r.name]),
     MIGRATIONS.map((m) => [m.version, m.name])
@@ -65,13 +65,13 @@ t.test('a failing migration rolls back whole and leaves the last complete versio
   }
   await t.rejects(migrate(sql, [one, broken]), { message: /division by zero/ })
   t.same(await tables(sql), ['one', 'schema_migrations'], 'table two was rolled back with its migration')
-  const cols = await sql`select column_name from information_schema.columns where table_name = 'one' order by 1`
+  const cols = await sql<Array<{ column_name: string }>>`select column_name from information_schema.columns where table_name = 'one' order by 1`
   t.same(
     cols.map((c) => c.column_name),
     ['id'],
     'the earlier statement of the broken migration was rolled back too'
   )
-  t.same((await sql`select version from schema_migrations`).map((r) => r.version), [1])
+  t.same((await sql<Array<{ version: number }>>`select version from schema_migrations`).map((r) => r.version), [1])
 
   const fixed: Migration = { ...broken, statements: broken.statements.slice(0, 2) }
   t.same(await migrate(sql, [one, fixed]), { applied: [2], current: 2, unknown: [] })

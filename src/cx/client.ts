@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { Agent, type Dispatcher } from 'undici'
 import type { CxConfig } from '../config.js'
 import { UpstreamError } from '../errors.js'
@@ -14,6 +15,8 @@ export interface CxClientOptions {
   readonly dispatcher: Dispatcher
   /** Items per voice-activities page. */
   readonly pageSize?: number
+  /** CX_MAX_PAGES_PER_WINDOW: a window needing more pages fails instead of being read forever. Default 200. */
+  readonly maxPagesPerWindow?: number
   /** Close the dispatcher with the client (true when the client created it). */
   readonly ownsDispatcher?: boolean
 }
@@ -25,28 +28,51 @@ export interface CxClientOptions {
 export class CxClient {
   readonly #o: CxClientOptions
   readonly #pageSize: number
+  readonly #maxPages: number
 
   constructor(options: CxClientOptions) {
     this.#o = options
     this.#pageSize = options.pageSize ?? 500
+    this.#maxPages = options.maxPagesPerWindow ?? 200
   }
 
   /**
    * All voice activities of a window, page by page. Pages are numbered from 0. Any failure throws:
    * a window that cannot be read completely must not advance the cursor.
+   *
+   * A broken pager must not keep a run reading forever (or growing without bound): a page identical to
+   * an earlier one of the window means CX ignores `?page=`, and a window needing more than
+   * CX_MAX_PAGES_PER_WINDOW pages is refused; both fail the window.
    */
   async *voiceActivities(window: TimeWindow, signal?: AbortSignal): AsyncGenerator<VoiceActivity[]> {
     const startTime = new Date(window.start).toISOString()
     const endTime = new Date(window.end).toISOString()
     let seen = 0
+    // A digest per page (20 bytes each, at most CX_MAX_PAGES_PER_WINDOW of them) tells a repeat.
+    const digests = new Map<string, number>()
     for (let page = 0; ; page++) {
+      if (page >= this.#maxPages) {
+        throw new UpstreamError(
+          'CX',
+          `voice activities of ${startTime}..${endTime} did not end within CX_MAX_PAGES_PER_WINDOW=${this.#maxPages} pages ` +
+            `(${seen} activities read); raise it, or shorten PUSH_MAX_WINDOW_S`
+        )
+      }
       const qs = new URLSearchParams({ startTime, endTime, page: String(page), pageSize: String(this.#pageSize) })
-      const res = await this.#authorized('GET', `/voice-activities?${qs}`, undefined, signal)
+      const res = await this.#authorized('GET', `/voice-activities?${qs.toString()}`, undefined, signal)
       if (res.status === 401 || res.status === 403) throw new CxAuthError(`CX refused our token for voice activities (${res.status})`)
       if (res.status < 200 || res.status > 299) {
         throw new UpstreamError('CX', `voice activities page ${page} answered ${res.status}: ${excerpt(res.text, 200)}`)
       }
       const { items, total, pageSize } = parsePage(res.text, page, this.#pageSize)
+      if (items.length > 0) {
+        const digest = createHash('sha1').update(JSON.stringify(items)).digest('base64')
+        const earlier = digests.get(digest)
+        if (earlier !== undefined) {
+          throw new UpstreamError('CX', `voice activities page ${page} repeats page ${earlier} of the window ${startTime}..${endTime}: CX ignores ?page=`)
+        }
+        digests.set(digest, page)
+      }
       seen += items.length
       if (items.length > 0) yield items
       // CX may cap pageSize below what we asked: `total` says when we are done; without it, a short page does.
@@ -147,5 +173,12 @@ export function createCxClient(cx: CxConfig, dispatcher?: Dispatcher): CxClient 
           timeoutMs: cx.timeoutMs,
           dispatcher: agent
         })
-  return new CxClient({ baseUrl: cx.baseUrl, tokens, timeoutMs: cx.timeoutMs, dispatcher: agent, ownsDispatcher: own })
+  return new CxClient({
+    baseUrl: cx.baseUrl,
+    tokens,
+    timeoutMs: cx.timeoutMs,
+    dispatcher: agent,
+    ownsDispatcher: own,
+    maxPagesPerWindow: cx.maxPagesPerWindow
+  })
 }

@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici'
 import { redactAccessParams } from '../auth/redact.js'
-import { errorCode, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { errorCode, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { BodyTooLargeError, readBounded } from '../http/read-bounded.js'
 
 export interface CxResponse {
   readonly status: number
@@ -12,22 +13,30 @@ export interface CxRequest {
   readonly url: string
   readonly headers: Record<string, string>
   readonly body?: string
+  /** Deadline of the whole exchange, headers and body: a body trickling in never outlasts it. */
   readonly timeoutMs: number
   readonly signal?: AbortSignal | undefined
+  /** Cap of the answer's body, counted while it is read. Default: MAX_CX_BODY_BYTES. */
+  readonly maxBytes?: number
 }
 
-/** CX answers are small JSON documents; anything bigger is a misrouted request, not data. */
-const MAX_BODY_BYTES = 32 * 1024 * 1024
+/** CX answers are small JSON documents (a page of 500 activities is ~200 KiB); anything far bigger is not data. */
+export const MAX_CX_BODY_BYTES = 32 * 1024 * 1024
 
 /**
- * One request to CX or its Keycloak with an overall deadline. The caller's abort wins and is rethrown
- * as is (the run was stopped); our own deadline becomes UpstreamTimeoutError; a connection failure
- * UpstreamUnavailableError. Errors never carry request headers or bodies: those hold the secrets.
+ * One request to CX or its Keycloak with an overall deadline and a bounded body. The caller's abort
+ * wins and is rethrown as is (the run was stopped); our own deadline becomes UpstreamTimeoutError; an
+ * oversized answer UpstreamError; a connection failure UpstreamUnavailableError. Errors never carry
+ * request headers or bodies: those hold the secrets.
  */
 export async function cxRequest(dispatcher: Dispatcher, req: CxRequest): Promise<CxResponse> {
-  const deadline = AbortSignal.timeout(req.timeoutMs)
-  const signal = req.signal ? AbortSignal.any([req.signal, deadline]) : deadline
+  // A timer we hold and clear, not AbortSignal.timeout: Node 20 may collect that signal while the
+  // composite one still waits on it, and then the deadline never fires.
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(), req.timeoutMs)
+  const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal
   const target = describe(req.url)
+  const maxBytes = req.maxBytes ?? MAX_CX_BODY_BYTES
   try {
     const res = await request(req.url, {
       method: req.method,
@@ -36,20 +45,17 @@ export async function cxRequest(dispatcher: Dispatcher, req: CxRequest): Promise
       dispatcher,
       signal
     })
-    const declared = Number(res.headers['content-length'] ?? 0)
-    if (declared > MAX_BODY_BYTES) {
-      res.body.destroy()
-      throw new UpstreamUnavailableError('CX', `${target} answered with ${declared} bytes`)
-    }
-    const text = await res.body.text()
-    return { status: res.statusCode, text }
+    const body = await readBounded(res.body, maxBytes, res.headers['content-length'])
+    return { status: res.statusCode, text: body.toString('utf8') }
   } catch (err) {
     if (req.signal?.aborted) throw req.signal.reason
-    if (err instanceof UpstreamUnavailableError) throw err
-    if (deadline.aborted || isUndiciTimeout(err)) {
+    if (err instanceof BodyTooLargeError) throw new UpstreamError('CX', `${target} answered more than ${maxBytes} bytes (${err.message})`)
+    if (deadline.signal.aborted || isUndiciTimeout(err)) {
       throw new UpstreamTimeoutError('CX', `${target} did not answer within ${req.timeoutMs} ms`)
     }
     throw new UpstreamUnavailableError('CX', `${target}: ${errorText(err)}`)
+  } finally {
+    clearTimeout(timer)
   }
 }
 

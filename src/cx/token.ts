@@ -28,6 +28,9 @@ export interface KeycloakOptions {
   readonly now?: () => number
 }
 
+/** A token answer is a JWT or two and some numbers: a few KiB. */
+const MAX_TOKEN_BODY_BYTES = 1024 * 1024
+
 interface CachedToken {
   readonly value: string
   /** Epoch ms after which we fetch a new one (shortly before the real expiry). */
@@ -77,7 +80,8 @@ export class KeycloakTokenSource implements TokenSource {
         url: o.tokenUrl,
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: form.toString(),
-        timeoutMs: o.timeoutMs
+        timeoutMs: o.timeoutMs,
+        maxBytes: MAX_TOKEN_BODY_BYTES
       })
     } catch (err) {
       throw new CxAuthError(`token endpoint: ${(err as Error).message}`)

@@ -53,11 +53,12 @@ interface CallWork {
  * left the state consistent: every accepted leg in the ledger, the cursor only past windows whose
  * every leg is settled or pending.
  */
-export async function runPushJob(deps: PushJobDeps, opts: PushJobOptions): Promise<void> {
-  const { config, store, log, tally } = { ...deps, tally: opts.tally }
-  const now = deps.now ?? Date.now
+export async function runPushJob(given: PushJobDeps, opts: PushJobOptions): Promise<void> {
   const stop = new AbortController()
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
+  const deps: PushJobDeps = { ...given, store: stopOnWriteFailure(given.store, stop) }
+  const { config, store, log, tally } = { ...deps, tally: opts.tally }
+  const now = deps.now ?? Date.now
   // Every worker may wait on a limiter and an upstream request at once, each listening on this signal:
   // that is the design, not a leak, so raise Node's warning threshold to the real bound.
   setMaxListeners(workerCount(config) * 2 + 10, signal)
@@ -105,8 +106,42 @@ export async function runPushJob(deps: PushJobDeps, opts: PushJobOptions): Promi
     await run(retry)
   }
 
-  if (!backfill) await store.prune(now() - config.push.pendingMaxAgeS * 1000)
+  if (!backfill) {
+    // Legs CX accepted are remembered LEDGER_RETENTION_DAYS (never less than PENDING_MAX_AGE_S), so a
+    // backfill over older windows does not push them again.
+    const pendingHorizon = now() - config.push.pendingMaxAgeS * 1000
+    await store.prune(pendingHorizon, Math.min(pendingHorizon, now() - config.push.ledgerRetentionDays * 86_400_000))
+  }
   await store.checkpoint()
+}
+
+/**
+ * The store as the run sees it: a write that fails aborts the run at once, in the rejection itself,
+ * before the failing worker releases its CX slot. A ledger that cannot record (a full disk, a lost
+ * database) must stop every further message, not only the failing worker's: a slot released first
+ * would let the next message out before the abort, and CX would hold a link the ledger never learns of.
+ */
+function stopOnWriteFailure(store: StateStore, stop: AbortController): StateStore {
+  const guard = <R>(write: Promise<R>): Promise<R> =>
+    write.catch((err: unknown) => {
+      stop.abort(err)
+      throw err
+    })
+  return {
+    kind: store.kind,
+    load: () => store.load(),
+    settled: (legIds) => store.settled(legIds),
+    recordAccepted: (legId, at) => guard(store.recordAccepted(legId, at)),
+    recordFailed: (leg) => guard(store.recordFailed(leg)),
+    upsertPending: (call) => guard(store.upsertPending(call)),
+    removePending: (dialogId) => guard(store.removePending(dialogId)),
+    advanceCursor: (to) => guard(store.advanceCursor(to)),
+    prune: (before, forgetBefore) => guard(store.prune(before, forgetBefore)),
+    checkpoint: () => guard(store.checkpoint()),
+    saveRunReport: (report) => store.saveRunReport(report),
+    latestRunReport: () => store.latestRunReport(),
+    close: () => store.close()
+  }
 }
 
 /** Enough workers that CX always has a looked-up call to push while the vendor lookups run ahead. */
@@ -138,7 +173,7 @@ async function readWindow(ctx: CallContext, window: TimeWindow): Promise<CallWor
         continue
       }
       let legs = byCall.get(leg.dialogId)
-      if (!legs) byCall.set(leg.dialogId, (legs = new Map()))
+      if (!legs) byCall.set(leg.dialogId, (legs = new Map<string, CxLeg>()))
       // Keyed by legId: a leg listed twice (pages shifting under us) is pushed once.
       legs.set(leg.legId, leg)
     }

@@ -6,11 +6,11 @@ import { dirname, basename, join } from 'node:path'
  * write a temp file beside it, fsync it, rename it over the target, fsync the directory (the rename
  * itself is only durable once the directory entry is).
  */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
   const fh = await open(tmp, 'w', 0o600)
   try {
-    await fh.writeFile(data, 'utf8')
+    await fh.writeFile(data)
     await fh.sync()
   } catch (err) {
     await fh.close()

@@ -2,6 +2,7 @@ import { mkdir, open, readFile, readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from './atomic-file.js'
 import { Journal, JournalLineError, parseJournal } from './journal.js'
+import { ARCHIVE_DIR, LedgerArchive } from './ledger-archive.js'
 import { applyEvent, emptyModel, modelToSnapshot, ShapeError, snapshotToModel, toEvent, type StateEvent, type StateModel } from './model.js'
 import type { FailedLeg, PendingCall, PushRunReport, PushStateView, Settlement, StateStore } from './types.js'
 
@@ -45,12 +46,21 @@ export class FileStateStore implements StateStore {
   readonly #model: StateModel
   readonly #journal: Journal
   readonly #compactAfter: number
+  readonly #archive: LedgerArchive
   #lastRun: PushRunReport | null
 
-  private constructor(dir: string, model: StateModel, journal: Journal, lastRun: PushRunReport | null, compactAfter: number) {
+  private constructor(
+    dir: string,
+    model: StateModel,
+    journal: Journal,
+    archive: LedgerArchive,
+    lastRun: PushRunReport | null,
+    compactAfter: number
+  ) {
     this.#dir = dir
     this.#model = model
     this.#journal = journal
+    this.#archive = archive
     this.#lastRun = lastRun
     this.#compactAfter = compactAfter
   }
@@ -79,13 +89,14 @@ export class FileStateStore implements StateStore {
       }
     }
     const lastRun = await readLastRun(join(dir, LAST_RUN_FILE))
+    const archive = await LedgerArchive.open(join(dir, ARCHIVE_DIR))
 
     // Fold the journal into a fresh snapshot before appending: this also cuts off a torn tail, which
     // new lines must never follow.
     await writeFileAtomic(snapshotPath, modelToSnapshot(model))
     const fh = await open(journalPath, 'a', 0o600)
     const journal = new Journal(fh, 0)
-    const store = new FileStateStore(dir, model, journal, lastRun, options.compactAfterLines ?? 100_000)
+    const store = new FileStateStore(dir, model, journal, archive, lastRun, options.compactAfterLines ?? 100_000)
     await journal.exclusive(() => journal.truncate())
     return store
   }
@@ -104,6 +115,7 @@ export class FileStateStore implements StateStore {
     for (const id of legIds) {
       if (this.#model.accepted.has(id)) out.set(id, 'accepted')
       else if (this.#model.failed.has(id)) out.set(id, 'failed')
+      else if (this.#archive.has(id)) out.set(id, 'accepted')
     }
     return out
   }
@@ -129,14 +141,16 @@ export class FileStateStore implements StateStore {
     return this.#write({ e: 'cursor', to })
   }
 
-  async prune(before: number): Promise<number> {
-    let n = 0
-    for (const [leg, at] of this.#model.accepted) {
-      if (at < before) {
-        this.#model.accepted.delete(leg)
-        n++
-      }
-    }
+  /**
+   * Entries recorded before `before` leave the live ledger; accepted ones recorded since `forgetBefore`
+   * move to the compact archive first (durably), so that backfills keep refusing them.
+   */
+  async prune(before: number, forgetBefore: number = before): Promise<number> {
+    const leaving = [...this.#model.accepted].filter(([, at]) => at < before)
+    await this.#archive.add(leaving.filter(([, at]) => at >= forgetBefore))
+    await this.#archive.forget(forgetBefore)
+    for (const [leg] of leaving) this.#model.accepted.delete(leg)
+    let n = leaving.length
     for (const [leg, f] of this.#model.failed) {
       if (f.at < before) {
         this.#model.failed.delete(leg)
@@ -165,8 +179,18 @@ export class FileStateStore implements StateStore {
     return this.#lastRun
   }
 
+  /** Why this store can no longer write (a journal write failed: disk full, I/O error), or null. */
+  get fault(): Error | null {
+    return this.#journal.broken
+  }
+
   async close(): Promise<void> {
     await this.checkpoint().catch(() => undefined)
+    await this.#journal.close()
+  }
+
+  /** Closes without a last checkpoint: the directory may no longer be ours to write. */
+  async abandon(): Promise<void> {
     await this.#journal.close()
   }
 

@@ -28,6 +28,11 @@ export class Journal {
     return this.#syncs
   }
 
+  /** The write that failed and made the journal refuse every later one, or null. */
+  get broken(): Error | null {
+    return this.#broken
+  }
+
   /** Lines written since the journal was last emptied. */
   get lines(): number {
     return this.#lines

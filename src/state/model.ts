@@ -90,7 +90,7 @@ export function toPendingCall(v: unknown): PendingCall {
   return {
     dialogId: str(v, 'dialogId'),
     legs: legs.map(toLeg),
-    waiting: waiting as string[],
+    waiting,
     firstSeenAt: num(v, 'firstSeenAt'),
     attempts: num(v, 'attempts'),
     lastError: str(v, 'lastError')

@@ -30,6 +30,11 @@ export interface StatePoolTuning {
   readonly connectTimeoutS: number
   /** Every statement of the store is a point write or an indexed read: anything slower means trouble. */
   readonly statementTimeoutMs: number
+  /**
+   * The same bound kept by us: statement_timeout is the server's, so a frozen server (a hung host, a
+   * network partition with sockets open) never enforces it, and the query would wait forever.
+   */
+  readonly queryTimeoutMs: number
   readonly idleTimeoutS: number
 }
 
@@ -37,6 +42,7 @@ export const DEFAULT_STATE_POOL_TUNING: StatePoolTuning = {
   maxConnections: 4,
   connectTimeoutS: 5,
   statementTimeoutMs: 10_000,
+  queryTimeoutMs: 10_000,
   idleTimeoutS: 60
 }
 
@@ -65,13 +71,26 @@ export function stateConnectionOptions(tuning: StatePoolTuning, applicationName:
   }
 }
 
-export function poolRunner(sql: postgres.Sql): StatementRunner {
+export function poolRunner(sql: postgres.Sql, queryTimeoutMs: number = DEFAULT_STATE_POOL_TUNING.queryTimeoutMs): StatementRunner {
   return {
     async run<T extends object>(text: string, params: readonly SqlParam[] = []): Promise<T[]> {
+      const query = sql.unsafe(text, params as SqlParam[], { prepare: true })
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          // Best effort: a frozen server answers the cancel only once it runs again.
+          void Promise.resolve(query.cancel()).catch(() => undefined)
+          reject(new Error(`no answer within ${queryTimeoutMs} ms`))
+        }, queryTimeoutMs)
+      })
       try {
-        return (await sql.unsafe(text, params as SqlParam[], { prepare: true })) as unknown as T[]
+        return (await Promise.race([query, deadline])) as unknown as T[]
       } catch (err) {
         throw new StateDatabaseError(err)
+      } finally {
+        clearTimeout(timer)
+        // The losing side of the race must not reject unheard.
+        query.catch(() => undefined)
       }
     }
   }
@@ -103,7 +122,7 @@ const SQL = {
   removePending: `delete from push_pending where dialog_id = $1::text`,
   advanceCursor: `insert into push_cursor (singleton, cursor_ms) values (true, $1::text::bigint)
                   on conflict (singleton) do update set cursor_ms = excluded.cursor_ms, updated_at = now()`,
-  prune: `with a as (delete from push_ledger where accepted_at < ${MS('$1')} returning 1),
+  prune: `with a as (delete from push_ledger where accepted_at < ${MS('$2')} returning 1),
                f as (delete from push_failed where failed_at < ${MS('$1')} returning 1)
           select ((select count(*) from a) + (select count(*) from f))::int as n`,
   saveReport: `with old as (delete from push_run_reports where saved_at < now() - make_interval(secs => $7::text::float8))
@@ -131,9 +150,9 @@ export class PostgresStateStore implements StateStore {
   readonly #reportRetentionS: number
   #session: StatementRunner | null = null
 
-  private constructor(sql: postgres.Sql, instanceId: string, reportRetentionS: number) {
+  private constructor(sql: postgres.Sql, instanceId: string, reportRetentionS: number, queryTimeoutMs: number) {
     this.#sql = sql
-    this.#pool = poolRunner(sql)
+    this.#pool = poolRunner(sql, queryTimeoutMs)
     this.#instanceId = instanceId
     this.#reportRetentionS = reportRetentionS
   }
@@ -149,7 +168,7 @@ export class PostgresStateStore implements StateStore {
       await sql.end({ timeout: 1 }).catch(() => undefined)
       throw new StateDatabaseError(err)
     }
-    return new PostgresStateStore(sql, options.instanceId, options.reportRetentionS ?? 7 * 86_400)
+    return new PostgresStateStore(sql, options.instanceId, options.reportRetentionS ?? 7 * 86_400, tuning.queryTimeoutMs)
   }
 
   /**
@@ -224,8 +243,9 @@ export class PostgresStateStore implements StateStore {
     await this.#plans.run(SQL.advanceCursor, [String(to)])
   }
 
-  async prune(before: number): Promise<number> {
-    const rows = await this.#plans.run<{ n: number }>(SQL.prune, [before])
+  /** Ledger rows stay until `forgetBefore` (LEDGER_RETENTION_DAYS): an indexed table holds them cheaply. */
+  async prune(before: number, forgetBefore: number = before): Promise<number> {
+    const rows = await this.#plans.run<{ n: number }>(SQL.prune, [before, forgetBefore])
     return rows[0]?.n ?? 0
   }
 

@@ -99,8 +99,12 @@ export interface StateStore {
   removePending(dialogId: string): Promise<void>
   /** Moves the cursor; only ever called once every leg of the windows before it is settled or pending. */
   advanceCursor(to: number): Promise<void>
-  /** Forgets ledger and failed entries recorded before `before` (epoch ms); returns how many. */
-  prune(before: number): Promise<number>
+  /**
+   * Forgets failed entries recorded before `before` (epoch ms), and ledger entries recorded before
+   * `forgetBefore` (default `before`; LEDGER_RETENTION_DAYS); returns how many entries left the live
+   * state. Ledger entries between the two stay known to `settled`, possibly in a compact form.
+   */
+  prune(before: number, forgetBefore?: number): Promise<number>
   /** End of a run: a good moment to compact (the file store folds its journal into the snapshot). */
   checkpoint(): Promise<void>
   saveRunReport(report: PushRunReport): Promise<void>

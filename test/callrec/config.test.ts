@@ -1,7 +1,6 @@
 import { once } from 'node:events'
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/providers/eleveo/callrec/legs-query.js'
+import { ConfigError, DEFAULT_CALLREC_LEGS_QUERY, loadConfig } from '../../src/config.js'
 import { startGatewayProcess } from '../helpers/gateway-process.js'
 
 const CALLREC = {

@@ -123,7 +123,7 @@ t.test('readiness: the database answers and CallREC accepts the login', async (t
   // Checks run in the background once the app listens.
   await rig.app.listen({ host: '127.0.0.1', port: 0 })
   let res = await rig.app.inject({ method: 'GET', url: '/health/ready' })
-  for (let i = 0; i < 100 && res.json().status === 'starting'; i++) {
+  for (let i = 0; i < 100 && res.json<{ status: string }>().status === 'starting'; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50))
     res = await rig.app.inject({ method: 'GET', url: '/health/ready' })
   }

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkTimeZone, LocalTimeZone, parseWallClock, UnknownTimeZoneError } from '../../src/providers/eleveo/callrec/local-time.js'
+import { LocalTimeZone, parseWallClock } from '../../src/providers/eleveo/callrec/local-time.js'
+import { checkTimeZone, UnknownTimeZoneError } from '../../src/time-zone.js'
 
 /** Epoch ms of a wall-clock text in a zone, read the way the provider reads CallREC's timestamps. */
 function at(zone: LocalTimeZone, text: string, notBefore?: string): string {

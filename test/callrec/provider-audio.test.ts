@@ -1,7 +1,7 @@
+import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/config.js'
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { buffer } from 'node:stream/consumers'
-import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/providers/eleveo/callrec/legs-query.js'
 import { CallrecProvider, type CallrecProviderOptions } from '../../src/providers/eleveo/callrec/provider.js'
 import { startCallrecSimulator, type CallrecSimulator, type CallrecSimulatorOptions, type ExpiryForm } from '../../simulators/callrec.js'
 import { toneMp3 } from '../../simulators/mp3-tone.js'

@@ -1,6 +1,6 @@
+import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/config.js'
 import t from 'tap'
 import { UpstreamError } from '../../src/errors.js'
-import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/providers/eleveo/callrec/legs-query.js'
 import { CallrecProvider, type CallrecProviderOptions } from '../../src/providers/eleveo/callrec/provider.js'
 import { insertCouples, type SimCouple } from '../../simulators/callrec-db.js'
 import { startCallrecDatabase } from './callrec-database.js'

@@ -20,13 +20,13 @@ export function startGatewayProcess(t: Teardownable, id: string, env: Record<str
   })
   const lines: string[] = []
   let buf = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buf += chunk.toString('utf8')
     const parts = buf.split('\n')
     buf = parts.pop() ?? ''
     lines.push(...parts)
   })
-  child.stderr!.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString('utf8')}`))
+  child.stderr.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString('utf8')}`))
   const exited = (): boolean => child.exitCode !== null || child.signalCode !== null
   t.teardown(() => {
     if (!exited()) child.kill('SIGKILL')

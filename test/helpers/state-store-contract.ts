@@ -167,6 +167,27 @@ export function stateStoreContract(t: Test, makeSubject: SubjectFactory): void {
     t.same(new Map(await b.settled(ids)), expected, 'after a restart too')
   })
 
+  t.test('prune with a longer ledger retention: accepted legs stay settled until forgetBefore, failed ones go at before', async (t) => {
+    const subject = await makeSubject(t)
+    const a = await opened(t, subject)
+    const DAY = 86_400_000
+    const now = 1_764_000_000_000
+    await a.recordAccepted('ancient', now - 40 * DAY)
+    await a.recordAccepted('older', now - 10 * DAY)
+    await a.recordAccepted('recent', now - 1000)
+    await a.recordFailed({ legId: 'failed-older', at: now - 10 * DAY, reason: 'x' })
+    await a.prune(now - DAY, now - 30 * DAY)
+    const ids = ['ancient', 'older', 'recent', 'failed-older']
+    const expected = new Map([
+      ['older', 'accepted'],
+      ['recent', 'accepted']
+    ])
+    t.same(new Map(await a.settled(ids)), expected, 'past the retention forgotten; within it still accepted; failed pruned')
+    await a.close()
+    const b = await opened(t, subject)
+    t.same(new Map(await b.settled(ids)), expected, 'after a restart too')
+  })
+
   t.test('leg ids are opaque text: quotes, colons, unicode, percent signs', async (t) => {
     const store = await opened(t, await makeSubject(t))
     const odd = [`d'1";drop table x;--:1001:+41:1`, 'dïälög:ext%3A1:ani:2', 'a\\b:1:2:3', '  spaced  :1:2:4']

@@ -3,6 +3,7 @@ import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import { mergeHoldLegs } from './merge-hold.js'
 import { sliceStream } from '../../http/byte-slice.js'
+import { BodyTooLargeError, readBounded } from '../../http/read-bounded.js'
 import { parseContentRange } from '../../http/range.js'
 import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
 import type { MatchPolicy, RecordingProvider } from '../types.js'
@@ -207,21 +208,12 @@ export class EleveoProvider implements RecordingProvider {
 
   /** Reads a small JSON answer whole, refusing anything implausibly large. */
   async #readText(res: Dispatcher.ResponseData, what: string, signal?: AbortSignal): Promise<string> {
-    const chunks: Buffer[] = []
-    let total = 0
     try {
-      // Breaking out of for-await destroys the body: an oversized answer is not downloaded further.
-      res.body.on('error', ignore)
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        total += chunk.length
-        if (total > MAX_LISTING_BYTES) break
-        chunks.push(chunk)
-      }
+      return (await readBounded(res.body, MAX_LISTING_BYTES, res.headers['content-length'])).toString('utf8')
     } catch (err) {
+      if (err instanceof BodyTooLargeError) throw eleveoContractError(what, `the listing is larger than ${MAX_LISTING_BYTES} bytes`)
       throw eleveoFailure(err, what, this.#timeoutMs, signal)
     }
-    if (total > MAX_LISTING_BYTES) throw eleveoContractError(what, `the listing is larger than ${MAX_LISTING_BYTES} bytes`)
-    return Buffer.concat(chunks, total).toString('utf8')
   }
 
   /** The first `want` bytes of the body; the rest (if any) is not downloaded. */

@@ -26,14 +26,19 @@ const ignore = (): void => {}
  * hang for as long as the TCP connection lives.
  */
 export class CouplesLookup {
-  readonly #sql
+  #sql: postgres.Sql<{ localTimestamp: string }>
   readonly #opts: CouplesLookupOptions
 
   constructor(opts: CouplesLookupOptions) {
     this.#opts = opts
-    this.#sql = postgres(opts.databaseUrl, {
-      max: opts.maxConnections ?? 4,
-      connect_timeout: Math.max(1, Math.ceil(opts.deadlineMs / 1000)),
+    this.#sql = this.#connect()
+  }
+
+  #connect(): postgres.Sql<{ localTimestamp: string }> {
+    const { databaseUrl, deadlineMs, maxConnections } = this.#opts
+    return postgres(databaseUrl, {
+      max: maxConnections ?? 4,
+      connect_timeout: Math.max(1, Math.ceil(deadlineMs / 1000)),
       idle_timeout: 60,
       prepare: true,
       fetch_types: false,
@@ -43,22 +48,36 @@ export class CouplesLookup {
       },
       connection: {
         application_name: 'cx-recording-gateway',
-        statement_timeout: opts.deadlineMs,
+        statement_timeout: deadlineMs,
         // The text of a timestamp is parsed here: ask for the ISO form whatever the server's default.
         DateStyle: 'ISO, YMD'
       }
     })
   }
 
+  /**
+   * After a missed deadline, new queries go to a new pool. The old pool's connection may be half-open
+   * (the host froze, or failed over and its address now leads nowhere): TCP would keep it, and a pool
+   * whose every connection waits on one is useless for many minutes. Its connections are dropped; a
+   * query still running there fails, as it would have at its own deadline.
+   */
+  #replacePool(stale: postgres.Sql<{ localTimestamp: string }>): void {
+    if (this.#sql !== stale) return
+    this.#sql = this.#connect()
+    stale.end({ timeout: 0 }).catch(ignore)
+  }
+
   /** The couples whose external data `dialogKey` equals the dialogId, as rows (unvalidated). */
   async couples(dialogId: string, signal?: AbortSignal): Promise<CoupleRow[]> {
-    const query = this.#sql.unsafe(this.#opts.legsQuery, [dialogId, this.#opts.dialogKey], { prepare: true })
-    return [...(await this.#withDeadline(query, 'legs query (ELEVEO_LEGS_QUERY or the default)', signal))]
+    const sql = this.#sql
+    const query = sql.unsafe(this.#opts.legsQuery, [dialogId, this.#opts.dialogKey], { prepare: true })
+    return [...(await this.#withDeadline(sql, query, 'legs query (ELEVEO_LEGS_QUERY or the default)', signal))]
   }
 
   /** `select 1`: a connection can be made and used in time. */
   async ping(signal?: AbortSignal): Promise<void> {
-    await this.#withDeadline(this.#sql`select 1`, 'reachability check', signal)
+    const sql = this.#sql
+    await this.#withDeadline(sql, sql`select 1`, 'reachability check', signal)
   }
 
   async close(): Promise<void> {
@@ -67,6 +86,7 @@ export class CouplesLookup {
   }
 
   async #withDeadline<T extends readonly unknown[]>(
+    pool: postgres.Sql<{ localTimestamp: string }>,
     query: postgres.PendingQuery<T extends postgres.Row[] ? T : postgres.Row[]> & Promise<T>,
     what: string,
     signal: AbortSignal | undefined
@@ -81,6 +101,7 @@ export class CouplesLookup {
       timer = setTimeout(() => {
         // Frees a live but slow server; a frozen one ignores the request (cancel errors are dropped).
         Promise.resolve(query.cancel()).catch(ignore)
+        this.#replacePool(pool)
         reject(new UpstreamTimeoutError('eleveo', `the database did not answer the ${what} within ${deadlineMs} ms`))
       }, deadlineMs)
       onAbort = () => {

@@ -4,22 +4,7 @@
  * Intl knows the IANA rules, so no time-zone library is needed.
  */
 
-/** Thrown for a zone name Intl does not know. */
-export class UnknownTimeZoneError extends Error {
-  constructor(readonly zone: string) {
-    super(`unknown time zone ${JSON.stringify(zone)}: expected an IANA name such as Europe/Prague or UTC`)
-    this.name = 'UnknownTimeZoneError'
-  }
-}
-
-/** The zone's canonical name, or UnknownTimeZoneError. */
-export function checkTimeZone(zone: string): string {
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone
-  } catch {
-    throw new UnknownTimeZoneError(zone)
-  }
-}
+import { checkTimeZone } from '../../../time-zone.js'
 
 /** A wall-clock time as its fields; month 1..12. */
 export interface WallClock {
@@ -81,7 +66,7 @@ export class LocalTimeZone {
     const seconds = Math.floor(epochMs / 1000) * 1000
     const f: Record<string, number> = {}
     for (const p of this.#parts.formatToParts(seconds)) if (p.type !== 'literal') f[p.type] = Number(p.value)
-    const wall = Date.UTC(f.year!, f.month! - 1, f.day!, f.hour!, f.minute!, f.second!)
+    const wall = Date.UTC(f.year!, f.month! - 1, f.day, f.hour, f.minute, f.second)
     return wall - seconds
   }
 
