@@ -1,6 +1,7 @@
 import { cpus, loadavg } from 'node:os'
 import { runMemoryBench } from './memory.js'
 import { runProfileBench } from './profile.js'
+import { runEfswitchIndexBench } from './efswitch-index.js'
 import { runPushBench } from './push.js'
 import { runRelayBench } from './relay.js'
 import { closeRig } from './rig.js'
@@ -18,7 +19,8 @@ const BENCHES: Record<string, () => Promise<void>> = {
   ttfb: runTtfbBench,
   memory: runMemoryBench,
   startup: runStartupBench,
-  push: runPushBench
+  push: runPushBench,
+  'efswitch-index': runEfswitchIndexBench
 }
 /** Run by name only (`npm run bench -- profile`): a diagnosis, not a figure. */
 const ON_REQUEST: Record<string, () => Promise<void>> = { profile: runProfileBench }

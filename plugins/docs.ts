@@ -16,6 +16,10 @@ declare module 'fastify' {
     /** The OpenAPI document, parsed once at start-up. */
     openapi: OpenApiDocs
   }
+  interface FastifySchema {
+    /** Not an operation of the API (the CORS preflight twins): left out of the route catalogue. */
+    hide?: boolean
+  }
 }
 
 /**
@@ -85,6 +89,8 @@ export default fp(
     const catalog: RouteEntry[] = []
     app.decorate('routeCatalog', catalog)
     app.addHook('onRoute', (route) => {
+      // Hidden routes are not operations of the API: the CORS preflight twins (plugins/cors.ts).
+      if (route.schema?.hide === true) return
       for (const method of [route.method].flat()) catalog.push({ method, url: route.url })
     })
 

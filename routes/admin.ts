@@ -43,6 +43,7 @@ export const pushRunReportSchema = {
     instance: { type: 'string', description: 'INSTANCE_ID of the gateway that ran it' },
     trigger: { type: 'string', enum: ['schedule', 'manual', 'backfill'] },
     windows: { type: 'array', items: windowSchema },
+    windowsDone: { type: 'integer', description: 'Windows handled completely so far (progress out of windows)' },
     calls: { type: 'integer', description: 'Calls looked up in the vendor' },
     legs: { type: 'integer', description: 'CX legs considered' },
     matched: { type: 'integer', description: 'CX legs paired with a vendor recording' },

@@ -64,7 +64,8 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
     url: '/recordings/:legId',
     schema: recordingSchema,
     // ?sig= is checked by plugins/link-auth.ts before the handler runs (401 missing, 403 wrong).
-    config: { signedLink: true },
+    // CORS_ORIGINS may fetch it from another origin (plugins/cors.ts).
+    config: { signedLink: true, crossOrigin: true },
     handler: async (request, reply) => {
       const started = performance.now()
       const key = parseLegId(request.params.legId)

@@ -62,6 +62,8 @@ export interface CxSimulatorOptions {
    * answer leaves (a test can kill the client here: "CX has it, the client does not know").
    */
   onAccept?: (msg: ReceivedMessage) => void
+  /** Where to listen. Default: 127.0.0.1, any free port (tests); the compose trial binds 0.0.0.0 on a fixed port. */
+  listen?: { host: string; port: number }
 }
 
 export interface CxSimulator {
@@ -234,7 +236,7 @@ export async function startCxSimulator(opts: CxSimulatorOptions = {}): Promise<C
     { prefix: '/conversation-manager' }
   )
 
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  await app.listen(opts.listen ?? { host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('simulator has no TCP address')
   const origin = `http://127.0.0.1:${address.port}`

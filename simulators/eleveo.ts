@@ -63,6 +63,8 @@ export interface EleveoSimulatorOptions {
   latencyMs?: number
   /** How long the slow fault waits. Default 30 s. */
   slowMs?: number
+  /** Where to listen. Default: 127.0.0.1, any free port (tests); the compose trial binds 0.0.0.0 on a fixed port. */
+  listen?: { host: string; port: number }
 }
 
 type Target = 'metadata' | 'audio'
@@ -167,7 +169,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
       .send(end >= start ? createReadStream(leg.wavPath, { start, end }) : Buffer.alloc(0))
   })
 
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  await app.listen(opts.listen ?? { host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('simulator has no TCP address')
 

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import errorsPlugin from '../plugins/errors.js'
 import metricsPlugin from '../plugins/metrics.js'
 import protectionPlugin from '../plugins/protection.js'
+import corsPlugin from '../plugins/cors.js'
 import linkAuthPlugin from '../plugins/link-auth.js'
 import docsPlugin from '../plugins/docs.js'
 import healthPlugin from '../plugins/health.js'
@@ -75,9 +76,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   for (const warning of config.warnings) app.log.warn(warning)
   await app.register(errorsPlugin)
   await app.register(metricsPlugin)
-  // These three act on routes as they are registered (shedding, rate limits, signed links, route
+  // These act on routes as they are registered (shedding, rate limits, CORS, signed links, route
   // catalogue), so they come before every route.
   await app.register(protectionPlugin)
+  await app.register(corsPlugin)
   await app.register(linkAuthPlugin)
   await app.register(docsPlugin)
   await app.register(providerPlugin, opts.provider === undefined ? {} : { provider: opts.provider })

@@ -56,6 +56,8 @@ export interface Config {
   trustProxy: boolean | number | string
   /** Bearer token required by GET /metrics; null leaves /metrics open (keep it off the public network). */
   metricsToken: string | null
+  /** Browser origins allowed to fetch recordings cross-origin (CORS); empty: no CORS headers at all. */
+  corsOrigins: string[]
   /** Things an operator should fix that do not stop start-up (old variable names); logged once by buildApp. */
   warnings: readonly string[]
 }
@@ -97,6 +99,10 @@ export interface EfswitchConfig {
   databaseUrl: string
   recordingsRoot: string
   pathQuery: string
+  /** Client-side deadline (and statement_timeout) of every query to the switch's database. */
+  queryTimeoutMs: number
+  /** File names the day-directory index keeps in memory, over all directories (LRU). */
+  indexMaxEntries: number
 }
 
 export type RecorderConfig = EleveoConfig | EfswitchConfig
@@ -185,8 +191,27 @@ export const DEFAULT_CALLREC_LEGS_QUERY = `select c.sid, c.start_ts, c.stop_ts, 
 from callrec.couples c join callrec.couple_extdata x on x.cplid = c.id
 where x.value = $1 and x.key = $2`
 
+/*
+ * Every CDR row of the call (one per channel: a-leg, b-legs, transfers), by the SIP Call-ID CX knows as
+ * the dialogId, or by the CDR's own uuid as older set-ups used it. `$2` is the dialogId only when it is
+ * a UUID (null otherwise), so a Call-ID is never cast to uuid. The expression matches the index the
+ * README recommends, character for character: PostgreSQL uses an expression index only then.
+ */
 export const DEFAULT_EFSWITCH_PATH_QUERY =
-  'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid and record_path is not null limit 1'
+  "select distinct record_path from v_xml_cdr where (json->'variables'->>'sip_h_X-CALL-ID' = $1 or xml_cdr_uuid = $2::uuid) and record_path <> ''"
+
+/** EFSWITCH_PATH_QUERY may use `$1` (the dialogId) and `$2` (the dialogId if a UUID, else null), no others. */
+function pathQuery(env: Env): string {
+  const query = str(env, 'EFSWITCH_PATH_QUERY')
+  if (query === null) return DEFAULT_EFSWITCH_PATH_QUERY
+  const named = new Set([...query.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))
+  if (!named.has(1)) throw new ConfigError('EFSWITCH_PATH_QUERY', 'must use $1 (the dialogId)')
+  const others = [...named].filter((n) => n > 2)
+  if (others.length > 0) {
+    throw new ConfigError('EFSWITCH_PATH_QUERY', `may use only $1 (the dialogId) and $2 (the dialogId if it is a UUID, else null), not $${others[0]}`)
+  }
+  return query
+}
 
 /** TRUST_PROXY: unset/false, true, a number of hops, or proxy addresses/CIDRs separated by commas. */
 function trustProxy(env: Env): boolean | number | string {
@@ -198,6 +223,34 @@ function trustProxy(env: Env): boolean | number | string {
     throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or comma-separated addresses/CIDRs, got ${JSON.stringify(raw)}`)
   }
   return raw
+}
+
+/**
+ * CORS_ORIGINS: comma-separated origins as browsers send them (`scheme://host[:port]`), or `*` for any.
+ * Stored in the browser's serialisation (lower-case host, default port dropped) because @fastify/cors
+ * compares the Origin header as a plain string.
+ */
+function corsOrigins(env: Env): string[] {
+  const raw = str(env, 'CORS_ORIGINS')
+  if (raw === null) return []
+  const items = raw.split(',').map((o) => o.trim()).filter((o) => o !== '')
+  if (items.includes('*')) {
+    if (items.length > 1) throw new ConfigError('CORS_ORIGINS', '`*` (any origin) cannot be combined with other origins')
+    return ['*']
+  }
+  return items.map((item) => {
+    let u: URL | null = null
+    try {
+      u = new URL(item)
+    } catch {
+      // reported below with the expected form
+    }
+    const bare = u !== null && u.pathname === '/' && u.search === '' && u.hash === '' && u.username === '' && !item.endsWith('/')
+    if (u === null || !bare || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      throw new ConfigError('CORS_ORIGINS', `${JSON.stringify(item)} is not an origin: expected scheme://host[:port] (http or https, no path, no trailing slash)`)
+    }
+    return u.origin
+  })
 }
 
 /** The configuration of a gateway that pushes to CX, or null when CX_BASE_URL is unset. */
@@ -278,7 +331,11 @@ function recorderConfig(env: Env): RecorderConfig {
   }
   const databaseUrl = url(env, 'EFSWITCH_DATABASE_URL')
   const recordingsRoot = str(env, 'EFSWITCH_RECORDINGS_ROOT')
-  const pathQuery = str(env, 'EFSWITCH_PATH_QUERY') ?? DEFAULT_EFSWITCH_PATH_QUERY
+  const efswitch = {
+    pathQuery: pathQuery(env),
+    queryTimeoutMs: int(env, 'EFSWITCH_QUERY_TIMEOUT_MS', 5_000, 1, MAX_TIMER_MS),
+    indexMaxEntries: int(env, 'EFSWITCH_INDEX_MAX_ENTRIES', 1_000_000, 0, 100_000_000)
+  }
   const callrec = callrecSettings(env)
   switch (vendor) {
     case 'eleveo':
@@ -286,7 +343,7 @@ function recorderConfig(env: Env): RecorderConfig {
     case 'efswitch':
       if (databaseUrl === null) throw new ConfigError('EFSWITCH_DATABASE_URL', 'required when RECORDING_VENDOR=efswitch')
       if (recordingsRoot === null) throw new ConfigError('EFSWITCH_RECORDINGS_ROOT', 'required when RECORDING_VENDOR=efswitch')
-      return { vendor, databaseUrl, recordingsRoot, pathQuery }
+      return { vendor, databaseUrl, recordingsRoot, ...efswitch }
   }
 }
 
@@ -385,6 +442,7 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 30_000, 0, MAX_TIMER_MS),
     trustProxy: trustProxy(env),
     metricsToken: str(env, 'METRICS_TOKEN'),
+    corsOrigins: corsOrigins(env),
     warnings
   }
 }

@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startCxSimulator, type SimVoiceActivity } from '../simulators/cx.js'
-import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
+import { startEleveoSimulator } from '../simulators/eleveo.js'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
-import { DEMO_CALLS, MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
+import { MERGED_CALL_ID, mergedCallParts } from './demo/calls.js'
 import { CALLREC_MERGED_CALL_ID, callrecMergedCouples, startCallrecDemo } from './demo/callrec.js'
-import { toneWav } from './demo/tone-wav.js'
-import { planDemoCalls } from './demo/plan.js'
+import { DEMO_ELEVEO_PASSWORD, DEMO_ELEVEO_USER, writeDemoCalls } from './demo/data.js'
 
 /*
  * `npm run demo`: the whole flow on one machine with nothing but `npm ci`. Starts the CX and Eleveo
@@ -24,12 +23,6 @@ import { planDemoCalls } from './demo/plan.js'
  */
 
 const HOST = '127.0.0.1'
-const SIM_USER = 'eleveo'
-const SIM_PASSWORD = 'eleveo-demo-secret'
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
-}
 
 /** A port the OS says is free now (DEMO_PORT=0). */
 async function freePort(): Promise<number> {
@@ -48,13 +41,6 @@ function demoPort(): number | Promise<number> {
   return Number(raw) === 0 ? freePort() : Number(raw)
 }
 
-interface DemoData {
-  eleveoLegs: SimEleveoLeg[]
-  activities: SimVoiceActivity[]
-  /** legId → what the leg is, for the printout. */
-  titles: Map<string, string>
-}
-
 /** The recorder side of the demo: what the gateway is pointed at, and what CX will report. */
 interface DemoRecorder {
   /** The gateway's ELEVEO_* settings. */
@@ -71,11 +57,11 @@ interface DemoRecorder {
 
 /** Eleveo's modelled REST API with WAV recordings (the default). */
 async function restRecorder(dir: string): Promise<DemoRecorder> {
-  const data = await writeCalls(dir)
-  const eleveo = await startEleveoSimulator({ username: SIM_USER, password: SIM_PASSWORD, legs: data.eleveoLegs })
+  const data = await writeDemoCalls(dir, Date.now())
+  const eleveo = await startEleveoSimulator({ username: DEMO_ELEVEO_USER, password: DEMO_ELEVEO_PASSWORD, legs: data.eleveoLegs })
   const parts = mergedCallParts()
   return {
-    env: { ELEVEO_BASE_URL: eleveo.url, ELEVEO_USERNAME: SIM_USER, ELEVEO_PASSWORD: SIM_PASSWORD },
+    env: { ELEVEO_BASE_URL: eleveo.url, ELEVEO_USERNAME: DEMO_ELEVEO_USER, ELEVEO_PASSWORD: DEMO_ELEVEO_PASSWORD },
     activities: data.activities,
     titles: data.titles,
     describe: [`  Eleveo simulator  ${eleveo.url}`],
@@ -105,17 +91,6 @@ async function callrecRecorder(): Promise<DemoRecorder> {
     ],
     close: () => demo.close()
   }
-}
-
-async function writeCalls(dir: string): Promise<DemoData> {
-  const plan = planDemoCalls(DEMO_CALLS, Date.now())
-  const eleveoLegs: SimEleveoLeg[] = []
-  for (const { id, call, agentExtension, part, start, end } of plan.parts) {
-    const wavPath = join(dir, `${id}.wav`)
-    await writeFile(wavPath, toneWav(part))
-    eleveoLegs.push({ id, dialogId: call.dialogId, agentExtension, ani: call.ani, start: iso(start), end: iso(end), endReason: part.endReason, wavPath })
-  }
-  return { eleveoLegs, activities: plan.activities, titles: plan.titles }
 }
 
 async function main(): Promise<void> {

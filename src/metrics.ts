@@ -64,6 +64,18 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly efswitchListings = new Counter({
+    name: 'gateway_efswitch_directory_listings_total',
+    help: 'Full listings of EFSwitch recording directories (the directory index refreshing itself)',
+    registers: [this.registry]
+  })
+
+  readonly efswitchNamesListed = new Counter({
+    name: 'gateway_efswitch_directory_names_listed_total',
+    help: 'Recording file names read by EFSwitch directory listings',
+    registers: [this.registry]
+  })
+
   readonly pendingLegs: Gauge
 
   readonly cursorLag: Gauge

@@ -27,7 +27,7 @@ export interface VendorLeg {
 }
 
 export interface SegmentInfo {
-  /** Total byte size of the stored WAV file. */
+  /** Total byte size of the stored file (WAV or MP3). */
   readonly size: number
   /** The first bytes of the file: as many as asked for, or the whole file when it is shorter. */
   readonly head: Buffer

@@ -102,6 +102,7 @@ t.test('POST starts a run, GET latest reports it; a second POST while it runs is
     alreadyPushed: 0,
     droppedPending: 0,
     windows: [{ start: String, end: String }],
+    windowsDone: 1,
     startedAt: String,
     durationMs: Number
   })

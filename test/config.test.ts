@@ -91,3 +91,31 @@ t.test('VENDOR_CONCURRENCY and PROCESSING_DELAY_S: the old ELEVEO_* names still 
   const warned = lines.filter((l) => l.level === 40 && /is deprecated/.test(l.msg)).map((l) => l.msg)
   t.same(warned, old.warnings, 'each is logged once at start-up, as a warning')
 })
+
+t.test('EFSwitch: query deadline, index size, and the parameters a path query may use', async (t) => {
+  const EFSWITCH = { RECORDING_VENDOR: 'efswitch', EFSWITCH_DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/fusionpbx', EFSWITCH_RECORDINGS_ROOT: '/recordings' }
+  const efswitchOf = (env: Record<string, string>) => {
+    const recorder = loadConfig(env).recorder
+    if (recorder.vendor !== 'efswitch') throw new Error('expected the EFSwitch recorder')
+    return recorder
+  }
+  const defaults = efswitchOf(EFSWITCH)
+  t.equal(defaults.queryTimeoutMs, 5000)
+  t.equal(defaults.indexMaxEntries, 1_000_000)
+  t.match(defaults.pathQuery, /sip_h_X-CALL-ID' = \$1 or xml_cdr_uuid = \$2::uuid/)
+  const set = efswitchOf({ ...EFSWITCH, EFSWITCH_QUERY_TIMEOUT_MS: '750', EFSWITCH_INDEX_MAX_ENTRIES: '0' })
+  t.same([set.queryTimeoutMs, set.indexMaxEntries], [750, 0])
+  t.throws(() => loadConfig({ ...EFSWITCH, EFSWITCH_QUERY_TIMEOUT_MS: '0' }), new ConfigError('EFSWITCH_QUERY_TIMEOUT_MS', `expected 1..${MAX_TIMER_MS}, got 0`))
+  t.throws(() => loadConfig({ ...EFSWITCH, EFSWITCH_INDEX_MAX_ENTRIES: '-1' }), new ConfigError('EFSWITCH_INDEX_MAX_ENTRIES', 'expected 0..100000000, got -1'))
+
+  const legacy = 'select record_path from v_xml_cdr where xml_cdr_uuid = $1::uuid'
+  t.equal(efswitchOf({ ...EFSWITCH, EFSWITCH_PATH_QUERY: legacy }).pathQuery, legacy, 'a query of the first release still works')
+  t.throws(
+    () => loadConfig({ ...EFSWITCH, EFSWITCH_PATH_QUERY: 'select record_path from v_xml_cdr where xml_cdr_uuid = $2::uuid' }),
+    new ConfigError('EFSWITCH_PATH_QUERY', 'must use $1 (the dialogId)')
+  )
+  t.throws(
+    () => loadConfig({ ...EFSWITCH, EFSWITCH_PATH_QUERY: 'select record_path from v_xml_cdr where a = $1 and b = $3' }),
+    new ConfigError('EFSWITCH_PATH_QUERY', 'may use only $1 (the dialogId) and $2 (the dialogId if it is a UUID, else null), not $3')
+  )
+})

@@ -265,7 +265,7 @@ t.test('abort signals are honoured', async (t) => {
 t.test('a slow database answers 503', async (t) => {
   const { p } = provider({
     pathQuery: 'select record_path from v_xml_cdr, pg_sleep(2) where xml_cdr_uuid = $1::uuid',
-    tuning: { statementTimeoutMs: 50 }
+    tuning: { queryTimeoutMs: 50 }
   })
   await t.rejects(p.findLegs(call), { statusCode: 503, code: 'GW_ERR_UPSTREAM_UNAVAILABLE', message: /timed out/ })
 })

@@ -1,9 +1,10 @@
 import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
+import { request } from 'undici'
 import { apeTag, decodeAgainstParts, ffprobeFormat, ffprobePackets, makeMp3 } from './helpers/mp3-tools.js'
 import { makeTone } from './helpers/sox.js'
-import { audioRequests, holdCall, startRig, type Rig } from './recordings-setup.js'
+import { audioRequests, holdCall, iso, startRig, T0, type Rig } from './recordings-setup.js'
 
 /*
  * MP3 legs through the gateway: the Eleveo simulator serves the MP3 parts of a HOLD-split leg (as
@@ -143,4 +144,31 @@ t.test('a part that starts like an MP3 but is not one: 502 GW_ERR_BAD_MP3 naming
   const res = await rig.app.inject({ method: 'GET', url: `/recordings/${call.legId}` })
   t.equal(res.statusCode, 502)
   t.match(res.json(), { code: 'GW_ERR_BAD_MP3', message: /^Upstream eleveo returned an unreadable MP3: segment dlg-broken-rec-0: no MPEG audio frame after the ID3v2 tags \(offset 10\)/ })
+})
+
+t.test('a client that disconnects mid-stream aborts the upstream request', async (t) => {
+  const rig = await startRig(t, { env: ENV })
+  // 24 MB of frames: one lame file without an Info frame, repeated (frames of one encoder run can follow
+  // each other), far more than socket buffers hold, so Eleveo is still sending when the client leaves.
+  const one = await makeMp3(rig.dir, 'long', { seconds: 30, rate: 44100, channels: 2, lame: ['-t', '-b', '320'] })
+  const big = join(rig.dir, 'big.mp3')
+  await writeFile(big, Buffer.concat(Array(20).fill(one.bytes) as Buffer[]))
+  rig.sim.legs.push({ id: 'big-rec', dialogId: 'dlg-big', agentExtension: '1001', ani: '1', start: iso(T0), end: null, wavPath: big })
+  const address = await rig.app.listen({ host: '127.0.0.1', port: 0 })
+
+  const res = await request(`${address}/recordings/dlg-big:1001:1:${T0}`)
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'audio/mpeg')
+  let received = 0
+  for await (const chunk of res.body) {
+    received += (chunk as Buffer).length
+    if (received > 1024 * 1024) break
+  }
+  t.ok(received > 1024 * 1024, 'audio was flowing')
+  const requests = audioRequests(rig.sim)
+  t.equal(requests.length, 4, 'head, tail, the counting pass, the audio')
+  t.equal(requests[2]?.aborted, false, 'the counting pass read the file to its end')
+  const upstream = requests[3]
+  for (let i = 0; i < 100 && upstream?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 50))
+  t.equal(upstream?.aborted, true, 'Eleveo saw the audio request closed before it finished sending')
 })

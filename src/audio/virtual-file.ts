@@ -154,19 +154,34 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
         this.#startSegment(piece)
         return
       }
-      this.#pushed += piece.bytes.length
-      if (!this.push(piece.bytes)) return
+      // The prefix (the header) waits until the segment after it is open: a segment that cannot even be
+      // opened (a file gone or refused) is then an error before the first byte, which HTTP can still
+      // answer as JSON.
+      const following = this.#pieces[this.#next]
+      if (this.#next === 1 && following?.kind === 'segment') {
+        this.#next++
+        this.#startSegment(following, piece.bytes)
+        return
+      }
+      if (!this.#emit(piece.bytes)) return
     }
   }
 
-  #startSegment(piece: Extract<Piece, { kind: 'segment' }>): void {
+  /** push(), counting the bytes for bytesOut. */
+  #emit(bytes: Buffer): boolean {
+    this.#pushed += bytes.length
+    return this.push(bytes)
+  }
+
+  #startSegment(piece: Extract<Piece, { kind: 'segment' }>, lead: Buffer | null = null): void {
     this.#opening = true
     // new Promise() also turns a synchronous throw of `open` into a rejection.
     new Promise<Upstream>((resolve) => resolve(this.#open(piece.index, piece.range, this.#abort.signal))).then(
       (upstream) => {
         this.#opening = false
-        if (this.destroyed) discard(upstream)
-        else this.#attach(upstream, piece)
+        if (this.destroyed) return discard(upstream)
+        if (lead !== null) this.#emit(lead)
+        this.#attach(upstream, piece)
       },
       (error: unknown) => {
         this.#opening = false
@@ -206,8 +221,7 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
     // An upstream that sends more than asked (a server ignoring Range's end) must not shift what follows.
     const used = bytes.length > remaining ? bytes.subarray(0, remaining) : bytes
     current.received += used.length
-    this.#pushed += used.length
-    const wantsMore = this.push(used)
+    const wantsMore = this.#emit(used)
     if (this.destroyed) return
     if (current.received === current.piece.length) {
       this.#finish(current.upstream, current.detach)

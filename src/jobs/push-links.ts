@@ -96,6 +96,7 @@ export async function runPushJob(given: PushJobDeps, opts: PushJobOptions): Prom
     for (const c of calls) handled.add(c.dialogId)
     await run(calls)
     if (!backfill) await store.advanceCursor(window.end)
+    tally.windowsDone++
   }
 
   if (!backfill) {

@@ -11,6 +11,8 @@ export class RunTally {
   failed = 0
   droppedPending = 0
   windows: RunWindow[] = []
+  /** Windows read and handled completely (a backfill's progress: windowsDone of windows.length). */
+  windowsDone = 0
   status: PushRunReport['status'] = 'running'
   error: string | null = null
   durationMs: number | null = null
@@ -28,6 +30,7 @@ export class RunTally {
       instance: this.instance,
       trigger: this.trigger,
       windows: [...this.windows],
+      windowsDone: this.windowsDone,
       calls: this.calls,
       legs: this.legs,
       matched: this.matched,

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
+import type { Metrics } from '../metrics.js'
 import { EleveoProvider } from './eleveo/provider.js'
 import type { RecordingProvider } from './types.js'
 
@@ -8,7 +9,7 @@ import type { RecordingProvider } from './types.js'
  * EFSwitch are imported only when configured: they bring the PostgreSQL client, which the default
  * (Eleveo REST) gateway never needs, and every module loaded is start-up time.
  */
-export async function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBaseLogger): Promise<RecordingProvider> {
+export async function createProvider(config: Pick<Config, 'recorder'>, log: FastifyBaseLogger, metrics?: Metrics): Promise<RecordingProvider> {
   const recorder = config.recorder
   switch (recorder.vendor) {
     case 'eleveo': {
@@ -22,9 +23,24 @@ export async function createProvider(config: Pick<Config, 'recorder'>, log: Fast
       return new EleveoProvider({ baseUrl, username, password, timeoutMs })
     }
     case 'efswitch': {
-      const { databaseUrl, recordingsRoot, pathQuery } = recorder
+      const { databaseUrl, recordingsRoot, pathQuery, queryTimeoutMs, indexMaxEntries } = recorder
       const { EfswitchProvider } = await import('./efswitch/provider.js')
-      return new EfswitchProvider({ databaseUrl, recordingsRoot, pathQuery, log })
+      return new EfswitchProvider({
+        databaseUrl,
+        recordingsRoot,
+        pathQuery,
+        log,
+        tuning: { queryTimeoutMs },
+        indexMaxEntries,
+        ...(metrics
+          ? {
+              onListing: ({ names }) => {
+                metrics.efswitchListings.inc()
+                metrics.efswitchNamesListed.inc(names)
+              }
+            }
+          : {})
+      })
     }
   }
 }

@@ -18,9 +18,10 @@ export interface RecordingProvider {
   /** All recorded legs of one call, sorted by start, HOLD-split legs already merged. Empty if none. */
   findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]>
   /**
-   * Size and the first `headBytes` bytes (for the RIFF header) of one segment, never buffering more.
-   * The caller decides how many: it starts small and asks again for more when the chunks before
-   * `data` reach further (see src/audio/wav/layout-probe.ts).
+   * Size and the first `headBytes` bytes of one segment (to tell WAV from MP3 and read its header),
+   * never buffering more. The caller decides how many: it starts small and asks again for more when a
+   * WAV's chunks before `data` reach further (see src/audio/wav/layout-probe.ts); an MP3's further
+   * bytes (its tail, a first frame after a large tag) it reads with openSegment ranges.
    */
   statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo>
   /** The bytes of one segment in an inclusive range; the stream must end after exactly that many bytes. */

@@ -64,6 +64,8 @@ export interface PushRunReport {
   readonly instance: string
   readonly trigger: RunTrigger
   readonly windows: readonly RunWindow[]
+  /** Windows handled completely so far (reports saved before this field existed lack it). */
+  readonly windowsDone?: number
   /** Calls looked up in the vendor (window calls and pending retries). */
   readonly calls: number
   /** CX legs considered. */

@@ -58,10 +58,10 @@ export function readMp3Start(window: FileWindow, fileSize: number, from = 0): Mp
   let firstAudioHeader: Mp3FrameHeader | null = header
   if (tag !== null) {
     firstAudioHeader = null
+    // Not a header here is not yet an error: a file without audio frames has its trailing tags here.
     if (audioOffset + FRAME_HEADER_BYTES <= fileSize) {
       const h = readFrameHeader(windowBytes(window, audioOffset, FRAME_HEADER_BYTES, firstFrameOffset, 'the first audio frame header'), 0)
-      if (typeof h === 'string') throw new Mp3ParseError(`no audio frame after the ${tag.kind} frame, at offset ${audioOffset}: ${h}`)
-      firstAudioHeader = h
+      if (typeof h !== 'string') firstAudioHeader = h
     }
   }
   if (firstAudioHeader !== null) assertSameFormat(formatOf(header), firstAudioHeader, audioOffset)
@@ -108,6 +108,8 @@ export function layoutFromTag(start: Mp3Start, audioEnd: number): Mp3Layout | nu
   if (tag.bytes !== audioEnd - start.firstFrameOffset) return null
   const audioLength = audioEnd - start.audioOffset
   if ((tag.frames === 0) !== (audioLength === 0)) return null
+  // Frames promised but no frame where they should start: counting will say what is there instead.
+  if (tag.frames > 0 && start.firstAudioHeader === null) return null
   return {
     format: start.format,
     channelMode: start.channelMode,

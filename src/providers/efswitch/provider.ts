@@ -5,8 +5,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import { UpstreamError } from '../../errors.js'
 import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
 import type { MatchPolicy, RecordingProvider } from '../types.js'
+import { DirectoryIndex, type ListingReport } from './directory-index.js'
 import { RecordPathLookup, type PoolTuning } from './record-path-lookup.js'
-import { parseRecordingFileName, sameDialogId } from './recording-file-name.js'
+import { parseRecordingFileName, sameDialogId, type RecordingFormat } from './recording-file-name.js'
 import { RecordingsRoot } from './recordings-root.js'
 
 export type EfswitchLog = Pick<FastifyBaseLogger, 'warn' | 'debug'>
@@ -17,7 +18,13 @@ export interface EfswitchProviderOptions {
   pathQuery: string
   log: EfswitchLog
   tuning?: Partial<PoolTuning>
+  /** EFSWITCH_INDEX_MAX_ENTRIES: file names the directory index keeps over all directories. */
+  indexMaxEntries?: number
+  /** Told about every directory listing (metrics). */
+  onListing?: (report: ListingReport) => void
 }
+
+export const DEFAULT_INDEX_MAX_ENTRIES = 1_000_000
 
 /*
  * Files are named after the leg (agent extension and ANI included), so a CX leg may only take a file of
@@ -26,56 +33,93 @@ export interface EfswitchProviderOptions {
  */
 const MATCH_POLICY: MatchPolicy = { requireSameIdentity: true, toleranceMs: Infinity }
 
+interface FoundFile {
+  readonly path: string
+  readonly agentExtension: string
+  readonly ani: string
+  readonly start: number
+  readonly format: RecordingFormat
+}
+
 /**
- * Recordings of a FreeSWITCH/FusionPBX switch: the call's directory comes from the switch's database,
- * the legs are the files in it named `<dialogId>:<agentExtension>:<ani>:<startEpochMs>.wav` (one file
- * per leg: hold pauses the same file, so there is nothing to merge). Segment ids are absolute paths.
+ * Recordings of a FreeSWITCH/FusionPBX switch. The switch's database names the call's directories: every
+ * CDR row of the call (one per channel; a call across midnight has rows in two day directories) has a
+ * `record_path`. The legs are the files in them named `<dialogId>:<agentExtension>:<ani>:<startEpochMs>`
+ * `.wav` or `.mp3` (one file per leg: hold pauses the same file, so there is nothing to merge), found
+ * through a directory index rather than a listing per request. Segment ids are absolute paths.
  *
  * Refusals (a record_path or file outside the recordings root) are logged at warn and make the call
- * look like it has no recordings: retrieval answers 404, push keeps the leg pending. One bad row must
- * not fail a whole push run.
+ * look like it has no recordings there: retrieval answers 404, push keeps the leg pending. One bad row
+ * must not fail a whole push run, nor hide the files the call's other rows lead to.
  */
 export class EfswitchProvider implements RecordingProvider {
   readonly name = 'efswitch' as const
   readonly matchPolicy = MATCH_POLICY
   private readonly lookup: RecordPathLookup
   private readonly root: RecordingsRoot
+  private readonly index: DirectoryIndex
+  private readonly log: EfswitchLog
+  private warnedIndexTooSmall = false
 
   constructor(options: EfswitchProviderOptions) {
+    this.log = options.log
     this.lookup = new RecordPathLookup({
       databaseUrl: options.databaseUrl,
       pathQuery: options.pathQuery,
       ...(options.tuning ? { tuning: options.tuning } : {})
     })
     this.root = new RecordingsRoot(options.recordingsRoot, options.log)
+    this.index = new DirectoryIndex({
+      maxEntries: options.indexMaxEntries ?? DEFAULT_INDEX_MAX_ENTRIES,
+      onListing: (report) => {
+        this.reportListing(report)
+        options.onListing?.(report)
+      }
+    })
   }
 
   async findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]> {
-    const recordPath = await this.lookup.recordPath(dialogId, signal)
-    if (recordPath === null) return []
+    const recordPaths = await this.lookup.recordPaths(dialogId, signal)
+    if (recordPaths.length === 0) return []
     signal?.throwIfAborted()
-    const dir = await this.root.resolveDirectory(recordPath, dialogId)
-    if (dir === null) return []
-    signal?.throwIfAborted()
-
-    const files = await this.root.listFiles(dir, (name) => {
-      const parsed = parseRecordingFileName(name)
-      return parsed !== null && sameDialogId(parsed.dialogId, dialogId)
-    })
-    const legs: VendorLeg[] = []
-    for (const path of files) {
-      const parsed = parseRecordingFileName(basename(path))
-      if (parsed === null) continue
-      legs.push({
+    // Each row's path is confined on its own: one refused path does not hide the others' files.
+    const resolved = await Promise.all(recordPaths.map((recordPath) => this.root.resolveDirectory(recordPath, dialogId)))
+    const dirs = [...new Set(resolved.filter((dir): dir is string => dir !== null))]
+    const found = (await Promise.all(dirs.map((dir) => this.filesIn(dir, dialogId, signal)))).flat()
+    return preferWav(found)
+      .map((file) => ({
         dialogId,
-        agentExtension: parsed.agentExtension,
-        ani: parsed.ani,
-        start: parsed.start,
+        agentExtension: file.agentExtension,
+        ani: file.ani,
+        start: file.start,
         end: null,
-        segments: [{ id: path }]
-      })
+        segments: [{ id: file.path }]
+      }))
+      .sort((a, b) => a.start - b.start || compare(a.segments[0]!.id, b.segments[0]!.id))
+  }
+
+  private async filesIn(dir: string, dialogId: string, signal?: AbortSignal): Promise<FoundFile[]> {
+    const names = await this.index.namesOf(dir, dialogId, signal)
+    const found: FoundFile[] = []
+    for (const name of names) {
+      const parsed = parseRecordingFileName(name)
+      if (parsed === null || !sameDialogId(parsed.dialogId, dialogId)) continue
+      // The index may be up to a second old: the entry is checked now (gone, symlink, not a file).
+      const path = await this.root.acceptFile(dir, name)
+      if (path !== null) found.push({ path, ...parsed })
     }
-    return legs.sort((a, b) => a.start - b.start || compare(a.segments[0]!.id, b.segments[0]!.id))
+    return found
+  }
+
+  private reportListing(report: ListingReport): void {
+    this.log.debug({ vendor: 'efswitch', dir: report.dir, names: report.names, durationMs: report.durationMs }, 'EFSwitch directory listed')
+    if (!report.kept && !this.warnedIndexTooSmall) {
+      this.warnedIndexTooSmall = true
+      this.log.warn(
+        { vendor: 'efswitch', dir: report.dir, names: report.names },
+        'EFSwitch directory holds more recording names than EFSWITCH_INDEX_MAX_ENTRIES: it is listed again for every look-up'
+      )
+    }
   }
 
   async statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo> {
@@ -128,6 +172,20 @@ export class EfswitchProvider implements RecordingProvider {
   async close(): Promise<void> {
     await this.lookup.close()
   }
+}
+
+/**
+ * A switch that records WAV and converts to MP3 has both files of a leg for a while: one leg, served
+ * from the WAV (the original, and servable today).
+ */
+function preferWav(files: readonly FoundFile[]): FoundFile[] {
+  const byLeg = new Map<string, FoundFile>()
+  for (const file of files) {
+    const key = `${file.agentExtension}:${file.ani}:${file.start}`
+    const seen = byLeg.get(key)
+    if (seen === undefined || (seen.format === 'mp3' && file.format === 'wav')) byLeg.set(key, file)
+  }
+  return [...byLeg.values()]
 }
 
 function compare(a: string, b: string): number {

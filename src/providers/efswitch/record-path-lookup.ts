@@ -5,23 +5,45 @@ export interface PoolTuning {
   /** A lookup is one short query; a handful of connections serve many concurrent requests. */
   maxConnections: number
   connectTimeoutS: number
-  /** Sent as the session's statement_timeout: a slow switch database must not hold requests for long. */
-  statementTimeoutMs: number
+  /**
+   * EFSWITCH_QUERY_TIMEOUT_MS: the client-side deadline of every query, counted from when it is asked
+   * (waiting for a pooled connection and connecting included), and the session's statement_timeout.
+   * The server enforces the latter only while it runs: a frozen host (SIGSTOP, a hung VM) never does.
+   */
+  queryTimeoutMs: number
   idleTimeoutS: number
 }
 
 export const DEFAULT_POOL_TUNING: PoolTuning = {
   maxConnections: 4,
   connectTimeoutS: 5,
-  statementTimeoutMs: 5_000,
+  queryTimeoutMs: 5_000,
   idleTimeoutS: 60
 }
 
 export interface RecordPathLookupOptions {
   databaseUrl: string
-  /** SQL with one parameter, `$1` = the dialogId; the first column of the first row is the directory. */
+  /**
+   * SQL returning the call's recording directories, one per row in the first column. `$1` is the
+   * dialogId (text); `$2`, when the query names it, is the dialogId if it is a UUID and null otherwise,
+   * so a query never has to cast a Call-ID to uuid (see pathQueryParameters).
+   */
   pathQuery: string
   tuning?: Partial<PoolTuning>
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The dialogId when it is a canonical UUID (what `::uuid` accepts without error), else null. */
+export function uuidOrNull(dialogId: string): string | null {
+  return UUID.test(dialogId) ? dialogId : null
+}
+
+/** The highest `$n` a query names: 1 or 2 for a valid EFSWITCH_PATH_QUERY (checked in config.ts). */
+export function highestParameter(query: string): number {
+  let highest = 0
+  for (const m of query.matchAll(/\$(\d+)/g)) highest = Math.max(highest, Number(m[1]))
+  return highest
 }
 
 /*
@@ -48,15 +70,19 @@ const CONNECTION_CODES = new Set([
 ])
 
 /**
- * Finds the recording directory of a call in the switch's database (postgres.js pool, prepared
+ * Finds the recording directories of a call in the switch's database (postgres.js pool, prepared
  * statement). postgres.js opens connections lazily and replaces broken ones on the next query, so after
  * an outage the next lookup reconnects by itself: nothing here needs restarting.
  */
 export class RecordPathLookup {
   private readonly sql: postgres.Sql
+  private readonly queryTimeoutMs: number
+  private readonly passesUuid: boolean
 
   constructor(private readonly options: RecordPathLookupOptions) {
     const tuning = { ...DEFAULT_POOL_TUNING, ...options.tuning }
+    this.queryTimeoutMs = tuning.queryTimeoutMs
+    this.passesUuid = highestParameter(options.pathQuery) >= 2
     this.sql = postgres(options.databaseUrl, {
       max: tuning.maxConnections,
       connect_timeout: tuning.connectTimeoutS,
@@ -67,22 +93,25 @@ export class RecordPathLookup {
       onnotice: () => {},
       connection: {
         application_name: 'cx-recording-gateway',
-        statement_timeout: tuning.statementTimeoutMs
+        statement_timeout: tuning.queryTimeoutMs
       }
     })
   }
 
   /**
-   * The `record_path` of the call, or null when the database knows no such call (including a dialogId
-   * that cannot even be a key there, e.g. not a UUID: the database rejects it as a data exception).
+   * The distinct non-empty directories the query returns for the call (first column of every row), in
+   * the order first seen; empty when the database knows no such call. A custom query that casts `$1`
+   * and gets a dialogId it cannot take (a data exception) counts as "no such call" too.
    */
-  async recordPath(dialogId: string, signal?: AbortSignal): Promise<string | null> {
-    const rows = await this.run(() => this.sql.unsafe(this.options.pathQuery, [dialogId], { prepare: true }), signal, true)
-    if (rows === null) return null
-    const first = rows[0]
-    if (first === undefined) return null
-    const value: unknown = Object.values(first)[0]
-    return typeof value === 'string' && value !== '' ? value : null
+  async recordPaths(dialogId: string, signal?: AbortSignal): Promise<string[]> {
+    const parameters = this.passesUuid ? [dialogId, uuidOrNull(dialogId)] : [dialogId]
+    const rows = await this.run(() => this.sql.unsafe(this.options.pathQuery, parameters, { prepare: true }), signal, true)
+    const paths = new Set<string>()
+    for (const row of rows ?? []) {
+      const value: unknown = Object.values(row)[0]
+      if (typeof value === 'string' && value !== '') paths.add(value)
+    }
+    return [...paths]
   }
 
   /** `select 1`: proves a connection can be made and used. */
@@ -94,7 +123,11 @@ export class RecordPathLookup {
     await this.sql.end({ timeout: 5 })
   }
 
-  /** Runs one query, cancelling it on abort; null when `dataExceptionIsEmpty` and the input was rejected. */
+  /**
+   * Runs one query under the client-side deadline, cancelling it on the server when the deadline passes
+   * or the caller aborts; null when `dataExceptionIsEmpty` and the input was rejected. The query itself
+   * is never awaited alone: a frozen server answers neither it nor the cancel request.
+   */
   private async run(
     makeQuery: () => postgres.PendingQuery<postgres.Row[]>,
     signal: AbortSignal | undefined,
@@ -102,16 +135,34 @@ export class RecordPathLookup {
   ): Promise<postgres.RowList<postgres.Row[]> | null> {
     signal?.throwIfAborted()
     const query = makeQuery()
-    const onAbort = (): void => query.cancel()
-    signal?.addEventListener('abort', onAbort, { once: true })
+    let timer: NodeJS.Timeout | undefined
+    let onAbort: (() => void) | undefined
+    let timedOut = false
+    // A timer we hold, not AbortSignal.timeout: that one can be collected before it fires (issue 14).
+    const stopped = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => {
+          timedOut = true
+          reject(new UpstreamUnavailableError('efswitch', `database query timed out (no answer within ${this.queryTimeoutMs} ms)`))
+        },
+        this.queryTimeoutMs
+      )
+      onAbort = () => reject(signal?.reason)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
     try {
-      return await query
+      return await Promise.race([query, stopped])
     } catch (err) {
-      if (signal?.aborted) throw signal.reason
+      if (signal?.aborted === true || timedOut) {
+        // Frees the pooled connection (or the queue slot) once the server listens again.
+        query.cancel()
+        throw err
+      }
       if (dataExceptionIsEmpty && err instanceof postgres.PostgresError && err.code.startsWith('22')) return null
       throw classify(err)
     } finally {
-      signal?.removeEventListener('abort', onAbort)
+      clearTimeout(timer)
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
     }
   }
 }

@@ -1,8 +1,10 @@
 import { constants as fsConstants, existsSync } from 'node:fs'
-import { open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises'
-import { isAbsolute, join, resolve, sep } from 'node:path'
+import type { Stats } from 'node:fs'
+import { lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises'
+import { basename, isAbsolute, join, resolve, sep } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { errorCode, LegNotFoundError, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+import { fileSystemError } from './fs-errors.js'
 
 /** Only warnings are needed: every refusal is logged at warn with the value that was refused. */
 export type RefusalLog = Pick<FastifyBaseLogger, 'warn'>
@@ -10,6 +12,16 @@ export type RefusalLog = Pick<FastifyBaseLogger, 'warn'>
 export interface OpenRecording {
   readonly handle: FileHandle
   readonly size: number
+}
+
+/** What a non-regular file is, for the log line that refuses it. */
+function fileType(info: Stats): string {
+  if (info.isFIFO()) return 'FIFO'
+  if (info.isSocket()) return 'socket'
+  if (info.isCharacterDevice()) return 'character device'
+  if (info.isBlockDevice()) return 'block device'
+  if (info.isDirectory()) return 'directory'
+  return 'unknown'
 }
 
 /** Linux shows the path an open descriptor really refers to here; elsewhere the pre-open check must do. */
@@ -76,31 +88,23 @@ export class RecordingsRoot {
   }
 
   /**
-   * Absolute paths of the entries of `dir` accepted by `wanted`, each a regular file inside the root.
-   * Symlinks are followed and refused (logged) when they lead outside the root; dangling ones are skipped.
+   * The path of entry `name` of `dir` when it may be served: a regular file, or a symlink whose target
+   * is a regular file inside the root (one leading outside is refused and logged). Null otherwise: gone
+   * since the directory was listed, dangling, or not a file at all (a FIFO or device is refused and
+   * logged too: opening one could block).
    */
-  async listFiles(dir: string, wanted: (name: string) => boolean): Promise<string[]> {
-    const root = await this.realRoot()
-    let entries
+  async acceptFile(dir: string, name: string): Promise<string | null> {
+    const path = join(dir, name)
+    let info
     try {
-      entries = await readdir(dir, { withFileTypes: true })
-    } catch (err) {
-      const code = errorCode(err)
-      if (code === 'ENOENT' || code === 'ENOTDIR') return []
-      throw new UpstreamError('efswitch', `cannot list the recordings directory (${code ?? 'error'})`)
+      info = await lstat(path)
+    } catch {
+      return null
     }
-    const files: string[] = []
-    for (const entry of entries) {
-      if (!wanted(entry.name)) continue
-      const path = join(dir, entry.name)
-      if (entry.isFile()) {
-        files.push(path)
-      } else if (entry.isSymbolicLink()) {
-        const target = await this.followLink(path, root)
-        if (target !== null) files.push(path)
-      }
-    }
-    return files
+    if (info.isFile()) return path
+    if (info.isSymbolicLink()) return (await this.followLink(path, await this.realRoot())) === null ? null : path
+    if (!info.isDirectory()) this.refuse('recording entry is not a regular file', { path, type: fileType(info) })
+    return null
   }
 
   private async followLink(path: string, root: string): Promise<string | null> {
@@ -114,11 +118,15 @@ export class RecordingsRoot {
       this.refuse('recording file is a symlink leading outside the recordings root', { path, real, root })
       return null
     }
+    let info
     try {
-      return (await stat(real)).isFile() ? real : null
+      info = await stat(real)
     } catch {
       return null
     }
+    if (info.isFile()) return real
+    if (!info.isDirectory()) this.refuse('recording symlink leads to something that is not a regular file', { path, real, type: fileType(info) })
+    return null
   }
 
   /**
@@ -144,7 +152,9 @@ export class RecordingsRoot {
     let handle: FileHandle
     try {
       // NOFOLLOW: the last component cannot have been swapped for a symlink since realpath looked.
-      handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW)
+      // NONBLOCK: a FIFO swapped in for the file would block this open (and a libuv worker with it)
+      // until a writer came; for a regular file it changes nothing.
+      handle = await open(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK)
     } catch (err) {
       if (errorCode(err) === 'ELOOP') this.refuse('recording file became a symlink after it was checked', { segmentId: id, real })
       throw this.openError(err)
@@ -159,7 +169,10 @@ export class RecordingsRoot {
         }
       }
       const info = await handle.stat()
-      if (!info.isFile()) throw new LegNotFoundError('recording not found')
+      if (!info.isFile()) {
+        this.refuse('recording file is not a regular file', { segmentId: id, real, type: fileType(info) })
+        throw new UpstreamError('efswitch', `recording file ${basename(real)} is not a regular file (${fileType(info)})`)
+      }
       return { handle, size: info.size }
     } catch (err) {
       await handle.close().catch(() => {})
@@ -171,7 +184,7 @@ export class RecordingsRoot {
     const code = errorCode(err)
     if (code === 'ENOENT' || code === 'ENOTDIR') return new LegNotFoundError('recording file no longer exists')
     if (code === 'ELOOP') return new LegNotFoundError('recording not found')
-    return new UpstreamError('efswitch', `cannot open the recording file (${code ?? 'error'})`)
+    return fileSystemError('cannot open the recording file', err)
   }
 
   private refuse(reason: string, details: Record<string, string>): void {

@@ -178,6 +178,10 @@ t.test('files that are not MPEG audio, or change format inside, are refused with
     message: /the frame at offset \d+ is MP3 \(MPEG-2.5 Layer III, 8000 Hz, stereo\), the file started as MP3 \(MPEG-2.5 Layer III, 8000 Hz, mono\)/
   })
   await t.rejects(probe(Buffer.concat([lameBare, Buffer.alloc(500, 0x55)])), { message: /no valid MPEG audio frame header at offset \d+ \(frame \d+\): no frame sync/ })
+  const infoLength = parseFrameHeader(lameCbr, 0).frameLength
+  const noFrameAfterInfo = Buffer.from(lameCbr)
+  noFrameAfterInfo.fill(0x20, infoLength, infoLength + 4)
+  await t.rejects(probe(noFrameAfterInfo), { message: `no valid MPEG audio frame header at offset ${infoLength} (frame 1): no frame sync (bytes 2020)` }, 'an Info count is not trusted without a frame after it')
   const hugeApe = Buffer.concat([lameBare, apeTag({ A: 'b' }, false)])
   hugeApe.writeUInt32LE(10_000_000, hugeApe.length - 32 + 12)
   await t.rejects(probe(hugeApe), { message: /APEv2 tag .* declares \d+ bytes, more than the file holds/ })

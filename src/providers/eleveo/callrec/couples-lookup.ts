@@ -97,17 +97,16 @@ export class CouplesLookup {
     let onAbort: (() => void) | undefined
     // The query may settle after we stopped waiting for it: nobody must be left to hear its rejection.
     query.catch(ignore)
+    // No query.cancel(): postgres.js drops the promise of the cancel request it opens a connection for,
+    // so a cancel that cannot connect (the very case here) becomes an unhandled rejection. A live server
+    // ends the statement itself (statement_timeout is the same deadline); a silent one is left with its
+    // pool, which is dropped.
     const giveUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        // Frees a live but slow server; a frozen one ignores the request (cancel errors are dropped).
-        Promise.resolve(query.cancel()).catch(ignore)
         this.#replacePool(pool)
         reject(new UpstreamTimeoutError('eleveo', `the database did not answer the ${what} within ${deadlineMs} ms`))
       }, deadlineMs)
-      onAbort = () => {
-        Promise.resolve(query.cancel()).catch(ignore)
-        reject(signal?.reason)
-      }
+      onAbort = () => reject(signal?.reason)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
     try {
