@@ -2,7 +2,7 @@ import { get, type ClientRequest } from 'node:http'
 import { join } from 'node:path'
 import { Agent } from 'undici'
 import { download, mb, report, row, rssOf, startBareNodeServer, startGateway, type Child } from './common.js'
-import { getRig, legId } from './rig.js'
+import { BARE_PATHS, getRig, legId } from './rig.js'
 
 /*
  * Resident memory of a fresh gateway process (`node dist/src/server.js`, RSS from /proc, nothing else
@@ -71,7 +71,7 @@ export async function runMemoryBench(): Promise<void> {
 
     // Calls 0..HELD-1: every held stream also makes the gateway look a call up and cache it.
     const growth = await heldGrowth(gateway, (i) => `${gateway.url}/recordings/${legId(i)}`)
-    const bareGrowth = await heldGrowth(rig.bare, () => `${rig.bare.url}/leg`)
+    const bareGrowth = await heldGrowth(rig.bare, () => `${rig.bare.url}${BARE_PATHS.wav}`)
     row(`RSS growth, ${HELD} held streams`, mb(growth), `bare proxy ${mb(bareGrowth)}`, growth / Math.max(bareGrowth, 1), 'stated', null)
     report('  per held stream', `${(growth / HELD / 1024).toFixed(0)} KiB`, 'stated', null)
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { download, startChild, startGateway, type Child } from './common.js'
-import { getRig, legId } from './rig.js'
+import { BARE_PATHS, getRig, legId } from './rig.js'
 
 /*
  * Where the time goes: processes started with --cpu-prof (profiles written into os.tmpdir(), never the
@@ -122,7 +122,7 @@ export async function runProfileBench(): Promise<void> {
     await profileUnderLoad(`gateway, ${ROUNDS} x ${PARALLEL} downloads of the merged leg`, g1.gateway, g1.dir, () => relayLoad(relayUrl(g1.gateway)))
     const bareDir = await mkdtemp(join(tmpdir(), 'cxgw-profile-'))
     const bare = await startChild('bare', rig.bareArgs, ['--cpu-prof', '--cpu-prof-dir', bareDir])
-    await profileUnderLoad('bare proxy, the same load', bare, bareDir, () => relayLoad(`${bare.url}/leg`))
+    await profileUnderLoad('bare proxy, the same load', bare, bareDir, () => relayLoad(`${bare.url}${BARE_PATHS.wav}`))
   }
   if (only === 'relay') return
   const g2 = await profiled()

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Agent } from 'undici'
 import { download, median, row, type Measured } from './common.js'
-import { getRig, LATENCY_MS, legId } from './rig.js'
+import { BARE_PATHS, getRig, LATENCY_MS, legId } from './rig.js'
 
 /*
  * Relay: PARALLEL clients each download the whole merged leg at once, through the gateway and through
@@ -19,9 +19,8 @@ const agent = new Agent({ connections: 64 })
 
 /**
  * One row of the relay table: a leg the gateway serves and the same bytes from the bare proxy.
- * MP3 leg (issue 11) and EFSwitch files (issue 12): add a RelayVariant each once their providers are on
- * main (an MP3 call in the Eleveo simulator; an EFSwitch gateway with its files on disk, and a bare
- * proxy reading the same files).
+ * EFSwitch files (issue 12): add a RelayVariant with an EFSwitch gateway (its PostgreSQL and files on
+ * disk) and a bare proxy reading the same files.
  */
 export interface RelayVariant {
   label: string
@@ -90,9 +89,16 @@ export async function runRelayBench(): Promise<void> {
       gateway: rig.gateway,
       gatewayUrl: `${rig.gateway.url}/recordings/${legId(0)}`,
       bare: rig.bare,
-      bareUrl: `${rig.bare.url}/leg`
+      bareUrl: `${rig.bare.url}${BARE_PATHS.wav}`
+    },
+    {
+      label: 'MP3 leg (32 kbit/s), Eleveo, 3 x 20 min',
+      gateway: rig.gateway,
+      gatewayUrl: `${rig.gateway.url}/recordings/${legId(0, 'm')}`,
+      bare: rig.bare,
+      bareUrl: `${rig.bare.url}${BARE_PATHS.mp3}`
     }
-    // MP3 leg (issue 11) and EFSwitch files (issue 12): their rows go here (see RelayVariant).
+    // EFSwitch files (issue 12, on main): its row goes here (see RelayVariant).
   ]
   for (const v of variants) await relayVariant(v)
 }
