@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import { Agent, createServer, get, type Server } from 'node:http'
 
 /*
@@ -5,7 +6,8 @@ import { Agent, createServer, get, type Server } from 'node:http'
  * writes the leg's prefix (WAV header, MP3 Info frame) from memory, then fetches each segment's audio
  * from upstream one after another (`http.get` with a Range, one keep-alive agent) and pipes it into the
  * response (pipe = res.write plus backpressure), then the suffix. No routing beyond a table, no
- * validation, look-up, logging or metrics; a reader can check it in a minute.
+ * validation, look-up, logging or metrics; a reader can check it in a minute. For EFSwitch the segments
+ * are files on disk, read with fs.createReadStream the same way.
  */
 
 /** What the bare proxy serves at one path: computed once by the bench from the segment files. */
@@ -16,8 +18,8 @@ export interface BarePlan {
   suffix: string
   /** Bytes of the whole merged leg. */
   size: number
-  /** Upstream path and inclusive file byte range of each segment's audio, in order. */
-  segments: { path: string; start: number; end: number }[]
+  /** Upstream path (or local file) and inclusive file byte range of each segment's audio, in order. */
+  segments: { path: string; file?: boolean; start: number; end: number }[]
 }
 
 export function bareProxy(plans: Record<string, BarePlan>, upstream: string, authorization: string): Server {
@@ -29,6 +31,13 @@ export function bareProxy(plans: Record<string, BarePlan>, upstream: string, aut
     res.write(Buffer.from(plan.prefix, 'base64'))
     for (const s of plan.segments) {
       const piped = await new Promise<boolean>((resolve) => {
+        if (s.file === true) {
+          const body = createReadStream(s.path, { start: s.start, end: s.end })
+          body.pipe(res, { end: false })
+          body.once('end', () => resolve(true))
+          body.once('error', () => resolve(false))
+          return void res.once('close', () => body.destroy())
+        }
         const up = get(upstream + s.path, { agent, headers: { authorization, range: `bytes=${s.start}-${s.end}` } }, (body) => {
           body.pipe(res, { end: false })
           body.once('end', () => resolve(true))
