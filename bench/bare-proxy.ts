@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { Agent, createServer, get, type Server } from 'node:http'
+import { Agent, createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 
 /*
  * The baseline every relay figure is divided by: the least a proxy can do to serve a merged leg. It
@@ -24,7 +24,7 @@ export interface BarePlan {
 
 export function bareProxy(plans: Record<string, BarePlan>, upstream: string, authorization: string): Server {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 })
-  return createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const plan = plans[req.url ?? '']
     if (plan === undefined) return void res.writeHead(404).end()
     res.writeHead(200, { 'content-type': plan.contentType, 'content-length': String(plan.size) })
@@ -50,5 +50,6 @@ export function bareProxy(plans: Record<string, BarePlan>, upstream: string, aut
       if (!piped || res.destroyed) return void res.destroy()
     }
     res.end(Buffer.from(plan.suffix, 'base64'))
-  })
+  }
+  return createServer((req, res) => void serve(req, res))
 }
