@@ -26,7 +26,10 @@ export default fp<ProviderPluginOptions>(
     const provider = new InstrumentedProvider(raw, app.metrics)
     const recordings = new RecordingResolver(provider, {
       ttlMs: app.config.legCacheTtlMs,
-      recheckBeyondMs: app.config.push.matchToleranceMs
+      recheckBeyondMs: app.config.push.matchToleranceMs,
+      maxSegmentsPerLeg: app.config.retrieval.maxSegmentsPerLeg,
+      maxRecordingBytes: app.config.retrieval.maxRecordingBytes,
+      maxCachedBytes: app.config.retrieval.cacheMaxBytes
     })
     app.decorate('provider', provider)
     app.decorate('recordings', recordings)

@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { startCxSimulator, type CxSimulator } from '../simulators/cx.js'
 import { startEleveoSimulator, type EleveoSimulator } from '../simulators/eleveo.js'
+import { startCallrecDemo } from '../src/demo/callrec.js'
 import { migrate } from '../src/state/migrations.js'
 import { startPostgres } from './helpers/postgres.js'
 import { tempDir } from './helpers/sox.js'
@@ -148,13 +149,28 @@ t.test('doctor: PostgreSQL state store — not migrated, migrated, migrated but 
   t.match(checks(denied.stdout).get('state store'), { mark: '✗', text: /this user may not write push_cursor, push_ledger, push_failed, push_pending, push_run_reports[^]*fix: grant/ })
 })
 
+t.test('doctor: Eleveo as CallREC — servlet login and database', async (t) => {
+  const callrec = await startCallrecDemo(Date.now())
+  t.teardown(() => callrec.close())
+  const env = { ...callrec.env, RECORDING_VENDOR: 'eleveo', LINK_SIGNING_KEY: SIGNING_KEY }
+  const good = await cli(['doctor'], env)
+  t.equal(good.code, 0, 'exit 0')
+  t.match(checks(good.stdout).get('recording system'), { mark: '✓', text: new RegExp(`CallREC servlets at ${callrec.servletsUrl}, database postgres://\\*\\*\\*@[^ ]+ answers`) })
+  t.same(secretsIn(good.stdout), [], 'no secret is printed')
+
+  const badLogin = await cli(['doctor'], { ...env, ELEVEO_PASSWORD: 'not-the-callrec-password' })
+  t.equal(badLogin.code, 1)
+  t.match(checks(badLogin.stdout).get('recording system'), { mark: '✗', text: /fix: check ELEVEO_BASE_URL, ELEVEO_USERNAME and ELEVEO_PASSWORD \(the servlet login\) and ELEVEO_DATABASE_URL/ })
+  t.notMatch(badLogin.stdout, /not-the-callrec-password/)
+})
+
 t.test('backfill: the running gateway pushes a past period; progress as plain lines, then a summary', async (t) => {
   const base = Math.floor((Date.now() - 3 * 3600_000) / 60_000) * 60_000
   const starts = [base + 5 * 60_000, base + 25 * 60_000, base + 45 * 60_000]
   const rig = await startPushRig(t, {
     activities: starts.map((s, i) => cxLeg(`dlg-bf-${i}`, '1001', s)),
     legs: starts.map((s, i) => eleveoLeg(`rec-bf-${i}`, `dlg-bf-${i}`, '1001', s + 50, s + 30_000)),
-    env: { ADMIN_TOKEN, PUSH_MAX_WINDOW_S: '600', MAX_EVENT_LOOP_DELAY_MS: '0' }
+    env: { ADMIN_TOKEN, PUSH_MAX_WINDOW_S: '600' }
   })
   await rig.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (rig.app.server.address() as AddressInfo).port

@@ -9,10 +9,13 @@ import t from 'tap'
 import YAML from 'yaml'
 import { documentedRoutes, fastifyPath, findSpecification } from '../plugins/docs.js'
 import { startEleveoSimulator } from '../simulators/eleveo.js'
+import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { Metrics } from '../src/metrics.js'
 import { configVariables } from './helpers/config-variables.js'
+import { startPostgres } from './helpers/postgres.js'
 import { tempDir } from './helpers/sox.js'
+import { eventually } from './helpers/eventually.js'
 
 /*
  * The deployment files, checked without Docker or Helm (neither is on the machines that run the tests):
@@ -232,10 +235,10 @@ t.test('Dockerfile: the build stage builds from what it copies, and the last sta
   }
   t.ok(healthy, `the image's HEALTHCHECK passes against the built server${healthy ? '' : `: ${stderr}`}`)
   let ready = 0
-  for (let i = 0; i < 50 && ready !== 200; i++) {
+  await eventually(async () => {
     ready = (await fetch(`http://127.0.0.1:${port}/health/ready`)).status
-    if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
-  }
+    return ready === 200
+  })
   t.equal(ready, 200, 'and it becomes ready against the recording system')
 
   server.kill('SIGTERM')
@@ -427,4 +430,53 @@ t.test('compose.yaml: the demo trial with PostgreSQL state and the simulators', 
 
   const grace = Number(/^(\d+)s$/.exec(gateway?.stop_grace_period ?? '')?.[1])
   t.ok(grace * 1000 > config.shutdownTimeoutMs + 10_000, `stop_grace_period ${grace}s outlasts the server's shutdown`)
+})
+
+t.test('compose.yaml without Docker: its gateway settings against the simulators entry point and a PostgreSQL push the demo\'s links', async (t) => {
+  const compose = YAML.parse(await readFile(join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, ComposeService> }
+  const gatewayEnv = compose.services.gateway?.environment ?? {}
+
+  const sims = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/demo/simulators-main.ts'), '--host', '127.0.0.1', '--cx-port', '0', '--eleveo-port', '0'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const exited = once(sims, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  t.teardown(() => {
+    if (sims.exitCode === null) sims.kill('SIGKILL')
+  })
+  let output = ''
+  sims.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const waitFor = async (re: RegExp): Promise<RegExpExecArray> => {
+    for (let i = 0; i < 300; i++) {
+      const m = re.exec(output)
+      if (m) return m
+      if (sims.exitCode !== null) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    throw new Error(`simulators never printed ${re}: ${output}`)
+  }
+  const ports = await waitFor(/CX simulator on :(\d+) .*Eleveo simulator on :(\d+): (\d+) CX legs/)
+
+  const pg = await startPostgres()
+  t.teardown(() => pg.close())
+  const composeDb = new URL(gatewayEnv.STATE_DATABASE_URL ?? '')
+  const stateDb = new URL(await pg.createDatabase(composeDb.pathname.slice(1)))
+  // compose's service names and ports, as this machine reaches them.
+  const local = (value: string): string => value.replace('simulators:8081', `127.0.0.1:${ports[1]}`).replace('simulators:8082', `127.0.0.1:${ports[2]}`)
+  const env = { ...Object.fromEntries(Object.entries(gatewayEnv).map(([k, v]) => [k, local(v)])), STATE_DATABASE_URL: stateDb.toString(), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }
+  const app = await buildApp({ config: loadConfig(env), logger: false })
+  t.teardown(() => app.close())
+  const report = await app.pushRunner?.start('manual').done
+  const legs = Number(ports[3])
+  t.match(report, { status: 'ok', pushed: legs }, `a push run over the demo's ${legs} legs`)
+
+  const links = [...(await waitFor(new RegExp(`(?:CX received a link[^\\n]*\\n){${legs}}`)))[0].matchAll(/: (http\S+)/g)].map((m) => m[1]!)
+  t.equal(links.length, legs, 'the simulators print every link CX received')
+  for (const link of links) t.match(link, new RegExp(`^${gatewayEnv.PUBLIC_BASE_URL}/recordings/[^?]+\\?sig=`), 'signed, on PUBLIC_BASE_URL')
+  const res = await app.inject({ method: 'GET', url: new URL(links[0]!).pathname + new URL(links[0]!).search })
+  t.equal(res.statusCode, 200, 'and the gateway serves it')
+  t.equal(res.headers['content-type'], 'audio/wav')
+
+  sims.kill('SIGTERM')
+  t.same(await exited, [0, null], 'the simulators stop on SIGTERM with exit code 0')
 })

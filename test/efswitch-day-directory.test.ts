@@ -80,7 +80,7 @@ t.test(`a push run's ${CALLS_IN_DATABASE} look-ups in a ${FILES}-file directory 
 })
 
 t.test('over HTTP: served from the index; a file appearing while the gateway runs is found within a second', async (t) => {
-  const app = await efswitchGateway(t, sw, { MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const app = await efswitchGateway(t, sw)
   const listings = async (): Promise<number> => {
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
     return Number(/^gateway_efswitch_directory_listings_total (\d+)/m.exec(text)?.[1] ?? NaN)

@@ -77,19 +77,26 @@ const vendorCheck: Check = {
   name: 'recording system',
   async run(config) {
     const recorder = config.recorder
-    const where =
-      recorder.vendor === 'eleveo'
-        ? `Eleveo (${recorder.api}) at ${redactUrl(recorder.baseUrl)}`
-        : `EFSwitch database ${redactUrl(recorder.databaseUrl)}, recordings under ${recorder.recordingsRoot}`
+    const { where, fix } =
+      recorder.vendor === 'efswitch'
+        ? {
+            where: `EFSwitch database ${redactUrl(recorder.databaseUrl)}, recordings under ${recorder.recordingsRoot}`,
+            fix: 'check EFSWITCH_DATABASE_URL (reachable, credentials) and that EFSWITCH_RECORDINGS_ROOT exists and is readable by this user'
+          }
+        : recorder.api === 'callrec'
+          ? {
+              where: `CallREC servlets at ${redactUrl(recorder.baseUrl)}, database ${redactUrl(recorder.databaseUrl)}`,
+              fix: 'check ELEVEO_BASE_URL, ELEVEO_USERNAME and ELEVEO_PASSWORD (the servlet login) and ELEVEO_DATABASE_URL (reachable, credentials)'
+            }
+          : {
+              where: `Eleveo (rest) at ${redactUrl(recorder.baseUrl)}`,
+              fix: 'check ELEVEO_BASE_URL (reachable from here), ELEVEO_USERNAME and ELEVEO_PASSWORD'
+            }
     const provider = await createProvider(config, quiet)
     try {
       await provider.ping(AbortSignal.timeout(30_000))
       return { ok: true, detail: `${where} answers` }
     } catch (err) {
-      const fix =
-        recorder.vendor === 'eleveo'
-          ? 'check ELEVEO_BASE_URL (reachable from here), ELEVEO_USERNAME and ELEVEO_PASSWORD'
-          : 'check EFSWITCH_DATABASE_URL (reachable, credentials) and that EFSWITCH_RECORDINGS_ROOT exists and is readable by this user'
       return { ok: false, detail: `${where}: ${message(err)}`, fix }
     } finally {
       await provider.close()

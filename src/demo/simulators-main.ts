@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { startCxSimulator } from '../../simulators/cx.js'
 import { startEleveoSimulator } from '../../simulators/eleveo.js'
 import { DEMO_ELEVEO_PASSWORD, DEMO_ELEVEO_USER, writeDemoCalls } from './data.js'
@@ -13,30 +14,42 @@ import { DEMO_ELEVEO_PASSWORD, DEMO_ELEVEO_USER, writeDemoCalls } from './data.j
  * credentials: compose.yaml points the gateway at them.
  */
 
-const HOST = '0.0.0.0'
 const CX_SIM_PORT = 8081
 const ELEVEO_SIM_PORT = 8082
 
+/** compose.yaml runs it without arguments; `--host 127.0.0.1 --cx-port 0 --eleveo-port 0` runs it beside other servers (tests). */
+function listenOptions(): { host: string; cxPort: number; eleveoPort: number } {
+  const { values } = parseArgs({ options: { host: { type: 'string' }, 'cx-port': { type: 'string' }, 'eleveo-port': { type: 'string' } }, strict: true })
+  const port = (raw: string | undefined, def: number): number => {
+    if (raw === undefined) return def
+    if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new Error(`expected a port number, got ${JSON.stringify(raw)}`)
+    return Number(raw)
+  }
+  return { host: values.host ?? '0.0.0.0', cxPort: port(values['cx-port'], CX_SIM_PORT), eleveoPort: port(values['eleveo-port'], ELEVEO_SIM_PORT) }
+}
+
 async function main(): Promise<void> {
+  const { host, cxPort, eleveoPort } = listenOptions()
   const dir = await mkdtemp(join(tmpdir(), 'cx-recording-gateway-simulators-'))
   const data = await writeDemoCalls(dir, Date.now())
   const eleveo = await startEleveoSimulator({
     username: DEMO_ELEVEO_USER,
     password: DEMO_ELEVEO_PASSWORD,
     legs: data.eleveoLegs,
-    listen: { host: HOST, port: ELEVEO_SIM_PORT }
+    listen: { host, port: eleveoPort }
   })
   const cx = await startCxSimulator({
     activities: data.activities,
-    listen: { host: HOST, port: CX_SIM_PORT },
+    listen: { host, port: cxPort },
     onAccept: (msg) => {
       const title = data.titles.get(msg.legId) ?? 'unknown leg'
       process.stdout.write(`CX received a link (${title}): ${msg.mediaUrl}\n`)
     }
   })
+  const portOf = (url: string): string => new URL(url).port
   process.stdout.write(
-    `CX simulator on :${CX_SIM_PORT} (/conversation-manager, Keycloak token endpoint), ` +
-      `Eleveo simulator on :${ELEVEO_SIM_PORT}: ${data.activities.length} CX legs of ${new Set(data.activities.map((a) => a.dialogId)).size} calls\n`
+    `CX simulator on :${portOf(cx.url)} (/conversation-manager, Keycloak token endpoint), ` +
+      `Eleveo simulator on :${portOf(eleveo.url)}: ${data.activities.length} CX legs of ${new Set(data.activities.map((a) => a.dialogId)).size} calls\n`
   )
 
   let stopping = false

@@ -18,9 +18,9 @@ export async function createProvider(config: Pick<Config, 'recorder'>, log: Fast
         const { CallrecProvider } = await import('./eleveo/callrec/provider.js')
         return new CallrecProvider(options)
       }
-      const { baseUrl, username, password, timeoutMs } = recorder
+      const { baseUrl, username, password, timeoutMs, connections } = recorder
       if (username === null) log.warn('ELEVEO_USERNAME is not set: requests to Eleveo carry no credentials')
-      return new EleveoProvider({ baseUrl, username, password, timeoutMs })
+      return new EleveoProvider({ baseUrl, username, password, timeoutMs, connections })
     }
     case 'efswitch': {
       const { databaseUrl, recordingsRoot, pathQuery, queryTimeoutMs, indexMaxEntries } = recorder

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { buildApp } from '../../src/app.js'
-import { DEFAULT_CALLREC_LEGS_QUERY, loadConfig } from '../../src/config.js'
+import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/config.js'
+import { testConfig } from '../helpers/gateway-config.js'
 import { formatLegId } from '../../src/legs/leg-id.js'
 import { CallrecProvider } from '../../src/providers/eleveo/callrec/provider.js'
 import { createCallrecTables, insertCouples } from '../../simulators/callrec-db.js'
@@ -104,7 +105,7 @@ t.test('a frozen database: every look-up and readiness check fails with 504 inst
 
 t.test('over HTTP: a clean 504 JSON error', async (t) => {
   const app = await buildApp({
-    config: loadConfig({
+    config: testConfig({
       RECORDING_VENDOR: 'eleveo',
       ELEVEO_API: 'callrec',
       ELEVEO_BASE_URL: sim.url,

@@ -1,5 +1,6 @@
 import postgres from 'postgres'
-import { errorCode, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+import { UpstreamUnavailableError } from '../../errors.js'
+import { postgresFailure } from '../postgres-failure.js'
 
 export interface PoolTuning {
   /** A lookup is one short query; a handful of connections serve many concurrent requests. */
@@ -45,29 +46,6 @@ export function highestParameter(query: string): number {
   for (const m of query.matchAll(/\$(\d+)/g)) highest = Math.max(highest, Number(m[1]))
   return highest
 }
-
-/*
- * SQLSTATE classes that mean "the database cannot serve us right now" (try again later) rather than
- * "the query is wrong": connection exceptions, insufficient resources, operator intervention (shutdown,
- * starting up, statement timeout), system errors, and authentication or a missing database, which are
- * how a database that is being provisioned or restored looks from outside.
- */
-const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58', '28', '3D'])
-/** Errors of the client itself, raised before or instead of a server answer. */
-const CONNECTION_CODES = new Set([
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE'
-])
 
 /**
  * Finds the recording directories of a call in the switch's database (postgres.js pool, prepared
@@ -169,18 +147,5 @@ export class RecordPathLookup {
 
 /** Maps a postgres.js error to the HTTP-facing error; messages never carry the connection URL. */
 export function classify(err: unknown): Error {
-  if (err instanceof postgres.PostgresError) {
-    if (err.code === '57014') return new UpstreamUnavailableError('efswitch', 'database query timed out')
-    if (UNAVAILABLE_CLASSES.has(err.code.slice(0, 2))) {
-      return new UpstreamUnavailableError('efswitch', `database refused the query (SQLSTATE ${err.code}: ${err.message})`)
-    }
-    // Anything else is a fault of the configured query or schema (e.g. EFSWITCH_PATH_QUERY names a
-    // column that does not exist): the upstream answered, but not with something usable.
-    return new UpstreamError('efswitch', `recording path query failed (SQLSTATE ${err.code}: ${err.message})`)
-  }
-  const code = errorCode(err)
-  if (code !== undefined && CONNECTION_CODES.has(code)) {
-    return new UpstreamUnavailableError('efswitch', `database not reachable (${code})`)
-  }
-  return err instanceof Error ? err : new Error(String(err))
+  return postgresFailure(err, 'efswitch', 'recording path query')
 }
