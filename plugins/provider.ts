@@ -21,7 +21,7 @@ export interface ProviderPluginOptions {
 export default fp<ProviderPluginOptions>(
   async (app, opts) => {
     const owned = opts.provider === undefined
-    const raw = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.recorder.vendor }), app.metrics)
+    const raw = opts.provider ?? (await createProvider(app.config, app.log.child({ vendor: app.config.recorder.vendor }), app.metrics))
     // Everything (retrieval, push job, readiness) goes through the metered provider.
     const provider = new InstrumentedProvider(raw, app.metrics)
     const recordings = new RecordingResolver(provider, {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
+import type { VirtualFileReadable } from '../src/audio/virtual-file.js'
 import { ClientClosedError, RangeNotSatisfiableError, TooManyStreamsError } from '../src/errors.js'
 import { onSendStall } from '../src/http/send-timeout.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
@@ -117,9 +118,11 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
         .header('content-disposition', `inline; filename="${legId.replace(/:/g, '_')}.${rec.extension}"`)
       if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
 
-      let sent = 0
+      let body: VirtualFileReadable | null = null
       served = true
       reply.raw.once('close', () => {
+        // Counted by the stream itself: a 'data' listener here would be a second call on every chunk.
+        const sent = body?.bytesOut ?? 0
         if (sent > 0) app.metrics.bytesStreamed.inc({ vendor: app.provider.name }, sent)
         request.log.info(
           {
@@ -137,17 +140,15 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       })
 
       if (request.method === 'HEAD') return reply.send()
-      const body = app.recordings.stream(rec, range, abort.signal)
-      body.on('data', (chunk: Buffer) => {
-        sent += chunk.length
-      })
+      const stream = app.recordings.stream(rec, range, abort.signal)
+      body = stream
       if (sendTimeoutMs > 0) {
         onSendStall(reply.raw, sendTimeoutMs, () => {
-          request.log.warn({ legId, bytes: sent, sendTimeoutMs }, 'client stopped reading: response cut (SEND_TIMEOUT_MS)')
+          request.log.warn({ legId, bytes: stream.bytesOut, sendTimeoutMs }, 'client stopped reading: response cut (SEND_TIMEOUT_MS)')
           reply.raw.destroy()
         })
       }
-      return reply.send(body)
+      return reply.send(stream)
     }
   })
 }

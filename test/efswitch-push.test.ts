@@ -97,7 +97,7 @@ cx.activities.push(
 const stateDir = await tempDir(t, 'cxgw-efswitch-state-')
 const store = await FileStateStore.open(stateDir)
 t.teardown(() => store.close())
-const provider = createProvider(config, log)
+const provider = await createProvider(config, log)
 t.teardown(() => provider.close())
 const pushing = whenPushing(config)
 if (pushing === null) throw new Error('push must be enabled by CX_BASE_URL')

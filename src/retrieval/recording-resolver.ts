@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto'
-import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
 import { Mp3ParseError } from '../audio/mp3/frame-header.js'
-import { streamVirtualFile, type VirtualFile } from '../audio/virtual-file.js'
+import { streamVirtualFile, type VirtualFile, type VirtualFileReadable } from '../audio/virtual-file.js'
 import { WavParseError } from '../audio/wav/riff.js'
 import { BadMp3Error, BadWavError, LegNotFoundError, RecordingTooLargeError, TooManySegmentsError } from '../errors.js'
 import { forEachConcurrent } from '../jobs/limiter.js'
@@ -114,7 +113,7 @@ export class RecordingResolver {
   }
 
   /** The bytes of `range` (virtual offsets, inclusive); destroying the stream aborts its upstream requests. */
-  stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): Readable {
+  stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): VirtualFileReadable {
     const segments = rec.leg.segments
     return streamVirtualFile(
       rec.file,
