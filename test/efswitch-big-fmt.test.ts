@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { testConfig } from './helpers/gateway-config.js'
 import { insertCall, startSwitch, writeRecording } from './helpers/efswitch-fixtures.js'
 import { padFmtChunk } from './helpers/padded-fmt.js'
 import { soxSamples } from './helpers/sox.js'
@@ -24,12 +24,11 @@ t.test('EFSwitch: a 600 KiB fmt chunk is served as an 18-byte fmt, same samples 
   await padFmtChunk(path, 600 * 1024)
   await insertCall(cdr, dialogId, dir)
 
-  const config = loadConfig({
+  const config = testConfig({
     RECORDING_VENDOR: 'efswitch',
     EFSWITCH_DATABASE_URL: databaseUrl,
     EFSWITCH_RECORDINGS_ROOT: root,
-    LOG_LEVEL: 'silent',
-    MAX_EVENT_LOOP_DELAY_MS: '0'
+    LOG_LEVEL: 'silent'
   })
   const app = await buildApp({ config, logger: false })
   t.teardown(() => app.close())

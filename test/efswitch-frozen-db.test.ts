@@ -68,8 +68,7 @@ t.test('connections that went silent (a failover) are given up: the next request
   const relay = await silencingRelay(t, sw.pg.port, sw.databaseUrl)
   const app = await efswitchGateway(t, { databaseUrl: relay.url, root }, {
     EFSWITCH_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
-    LEG_CACHE_TTL_MS: '0',
-    MAX_EVENT_LOOP_DELAY_MS: '0'
+    LEG_CACHE_TTL_MS: '0'
   })
   // Four requests at once: the pool opens all four of its connections.
   const warm = await Promise.all([0, 1, 2, 3].map((i) => app.inject({ method: 'GET', url: `/recordings/${legId(i)}` })))

@@ -32,9 +32,6 @@ export function gatewayConfig(eleveoUrl: string, env: Record<string, string> = {
     LOG_LEVEL: 'silent',
     PORT: '0',
     HOST: '127.0.0.1',
-    // Shedding is off unless a test is about it: on a busy machine, loading modules alone can leave an
-    // event-loop delay sample over the default 1 s, and a 503 would then fail a test about something else.
-    MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env
   })
 }
