@@ -1,33 +1,43 @@
-import { Agent, createServer, get, type Server, type ServerResponse } from 'node:http'
+import { createReadStream } from 'node:fs'
+import { Agent, createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 
 /*
  * The baseline every relay figure is divided by: the least a proxy can do to serve a merged leg. It
- * writes the leg's header from memory, then fetches each segment's data from upstream one after another
- * (`http.get` with a Range, one keep-alive agent) and pipes it into the response (pipe = res.write plus
- * backpressure). No routing, validation, look-up, logging or metrics; a reader can check it in a minute.
+ * writes the leg's prefix (WAV header, MP3 Info frame) from memory, then fetches each segment's audio
+ * from upstream one after another (`http.get` with a Range, one keep-alive agent) and pipes it into the
+ * response (pipe = res.write plus backpressure), then the suffix. No routing beyond a table, no
+ * validation, look-up, logging or metrics; a reader can check it in a minute. For EFSwitch the segments
+ * are files on disk, read with fs.createReadStream the same way.
  */
 
-/** What the bare proxy serves: computed once by the bench from the segment files. */
+/** What the bare proxy serves at one path: computed once by the bench from the segment files. */
 export interface BarePlan {
-  /** The merged leg's RIFF header (base64). */
-  header: string
+  contentType: string
+  /** Bytes made here before and after the segments' audio (base64). */
+  prefix: string
+  suffix: string
   /** Bytes of the whole merged leg. */
   size: number
-  /** Upstream path and inclusive file byte range of each segment's audio data, in order. */
-  segments: { path: string; start: number; end: number }[]
+  /** Upstream path (or local file) and inclusive file byte range of each segment's audio, in order. */
+  segments: { path: string; file?: boolean; start: number; end: number }[]
 }
 
-export function bareProxy(plan: BarePlan, upstream: string, authorization: string): Server {
+export function bareProxy(plans: Record<string, BarePlan>, upstream: string, authorization: string): Server {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 })
-  const header = Buffer.from(plan.header, 'base64')
-  // The handler's promise never rejects (every failure destroys the response), so nothing awaits it.
-  return createServer((_req, res) => void serve(res))
-
-  async function serve(res: ServerResponse): Promise<void> {
-    res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': String(plan.size) })
-    res.write(header)
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const plan = plans[req.url ?? '']
+    if (plan === undefined) return void res.writeHead(404).end()
+    res.writeHead(200, { 'content-type': plan.contentType, 'content-length': String(plan.size) })
+    res.write(Buffer.from(plan.prefix, 'base64'))
     for (const s of plan.segments) {
       const piped = await new Promise<boolean>((resolve) => {
+        if (s.file === true) {
+          const body = createReadStream(s.path, { start: s.start, end: s.end })
+          body.pipe(res, { end: false })
+          body.once('end', () => resolve(true))
+          body.once('error', () => resolve(false))
+          return void res.once('close', () => body.destroy())
+        }
         const up = get(upstream + s.path, { agent, headers: { authorization, range: `bytes=${s.start}-${s.end}` } }, (body) => {
           body.pipe(res, { end: false })
           body.once('end', () => resolve(true))
@@ -39,6 +49,7 @@ export function bareProxy(plan: BarePlan, upstream: string, authorization: strin
       })
       if (!piped || res.destroyed) return void res.destroy()
     }
-    res.end()
+    res.end(Buffer.from(plan.suffix, 'base64'))
   }
+  return createServer((req, res) => void serve(req, res))
 }

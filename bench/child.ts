@@ -30,8 +30,8 @@ async function sim(legsFile: string, latencyMs: string): Promise<void> {
 }
 
 async function bare(planFile: string, upstreamUrl: string, authorization: string): Promise<void> {
-  const plan = JSON.parse(await readFile(planFile, 'utf8')) as BarePlan
-  const server = bareProxy(plan, upstreamUrl, authorization)
+  const plans = JSON.parse(await readFile(planFile, 'utf8')) as Record<string, BarePlan>
+  const server = bareProxy(plans, upstreamUrl, authorization)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   ready(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
 }

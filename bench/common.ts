@@ -163,16 +163,17 @@ export async function startGateway(env: Record<string, string>, opts: { cpuHook?
 }
 
 /** The start-up and idle-memory baseline: the smallest Node HTTP server, `node -e`, answering 200 to anything. */
-export async function startBareNodeServer(): Promise<GatewayStart> {
+export async function startBareNodeServer(opts: { cpuHook?: boolean } = {}): Promise<GatewayStart> {
   const port = await freePort()
   const t0 = performance.now()
-  const proc = track(spawn(process.execPath, ['-e', "require('node:http').createServer((q,s)=>s.end('ok')).listen(+process.env.PORT,'127.0.0.1')"], {
+  const hook = opts.cpuHook === true ? ['--import', CPU_USAGE_HOOK] : []
+  const proc = track(spawn(process.execPath, [...hook, '-e', "require('node:http').createServer((q,s)=>s.end('ok')).listen(+process.env.PORT,'127.0.0.1')"], {
     env: { ...process.env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit']
+    stdio: ['ignore', 'ignore', 'inherit', ...(opts.cpuHook === true ? (['ipc'] as const) : [])]
   }))
   const url = `http://127.0.0.1:${port}`
   const live = await waitFor200(`${url}/health/live`, proc, 2, 'node -e server')
-  return { url, pid: proc.pid ?? -1, startupMs: live - t0, startedAt: live, cpuSeconds: () => Promise.reject(new Error('no CPU hook')), stop: () => stopProcess(proc) }
+  return { url, pid: proc.pid ?? -1, startupMs: live - t0, startedAt: live, cpuSeconds: () => askCpuSeconds(proc), stop: () => stopProcess(proc) }
 }
 
 /**

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Agent } from 'undici'
 import { download, median, row, type Measured } from './common.js'
-import { getRig, LATENCY_MS, legId } from './rig.js'
+import { startEfswitchRow } from './efswitch-rig.js'
+import { BARE_PATHS, getRig, LATENCY_MS, legId } from './rig.js'
 
 /*
  * Relay: PARALLEL clients each download the whole merged leg at once, through the gateway and through
@@ -19,9 +20,7 @@ const agent = new Agent({ connections: 64 })
 
 /**
  * One row of the relay table: a leg the gateway serves and the same bytes from the bare proxy.
- * MP3 leg (issue 11) and EFSwitch files (issue 12): add a RelayVariant each once their providers are on
- * main (an MP3 call in the Eleveo simulator; an EFSwitch gateway with its files on disk, and a bare
- * proxy reading the same files).
+ * The EFSwitch row (efswitch-rig.ts) compares with a bare proxy reading the same file from disk.
  */
 export interface RelayVariant {
   label: string
@@ -73,7 +72,7 @@ export async function relayVariant(v: RelayVariant): Promise<void> {
   const bm = median(bare.map(mbps))
   const pairs = gw.map((r, i) => mbps(r) / mbps(bare[i] as Round))
   console.log(
-    `${v.label}: ${PARALLEL} parallel downloads of ${(size / 1024 / 1024).toFixed(1)} MB, ${LATENCY_MS} ms upstream latency, ` +
+    `${v.label}: ${PARALLEL} parallel downloads of ${(size / 1024 / 1024).toFixed(1)} MB, ` +
       `median of ${ROUNDS} alternating rounds (round ratios ${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)})`
   )
   row('throughput (MB/s)', gm.toFixed(0), `bare proxy ${bm.toFixed(0)}`, gm / bm, '>= 0.9', gm / bm >= 0.9)
@@ -86,13 +85,25 @@ export async function runRelayBench(): Promise<void> {
   const rig = await getRig()
   const variants: RelayVariant[] = [
     {
-      label: 'WAV leg, Eleveo, 3 x 20 min',
+      label: `WAV leg, Eleveo (${LATENCY_MS} ms per answer), 3 x 20 min`,
       gateway: rig.gateway,
       gatewayUrl: `${rig.gateway.url}/recordings/${legId(0)}`,
       bare: rig.bare,
-      bareUrl: `${rig.bare.url}/leg`
+      bareUrl: `${rig.bare.url}${BARE_PATHS.wav}`
+    },
+    {
+      label: `MP3 leg (32 kbit/s), Eleveo (${LATENCY_MS} ms per answer), 3 x 20 min`,
+      gateway: rig.gateway,
+      gatewayUrl: `${rig.gateway.url}/recordings/${legId(0, 'm')}`,
+      bare: rig.bare,
+      bareUrl: `${rig.bare.url}${BARE_PATHS.mp3}`
     }
-    // MP3 leg (issue 11) and EFSwitch files (issue 12): their rows go here (see RelayVariant).
   ]
   for (const v of variants) await relayVariant(v)
+  const efswitch = await startEfswitchRow(rig.dir)
+  try {
+    await relayVariant({ label: 'WAV leg, EFSwitch (file on disk), 60 min', ...efswitch })
+  } finally {
+    await efswitch.close()
+  }
 }

@@ -1,10 +1,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { makeMp3 } from '../test/helpers/mp3-tools.js'
 import { makeTone } from '../test/helpers/sox.js'
 import type { SimEleveoLeg } from '../simulators/eleveo.js'
 import { parseWavLayout } from '../src/audio/wav/riff.js'
 import { planVirtualWav } from '../src/audio/wav/virtual-wav.js'
+import { planMp3 } from '../src/audio/mp3/merge.js'
+import { probeMp3Layout, type Mp3Source } from '../src/audio/mp3/probe.js'
+import type { VirtualFile } from '../src/audio/virtual-file.js'
 import type { BarePlan } from './bare-proxy.js'
 import { BENCH_AUTH, BENCH_PASSWORD, BENCH_USER, buildService, startChild, startGateway, type GatewayStart, type Measured } from './common.js'
 
@@ -21,8 +25,15 @@ export const SEGMENT_SECONDS = 20 * 60
 export const CALLS = 400
 const T0 = Date.parse('2026-03-02T10:00:00Z')
 
-export const legId = (n: number): string => `bench-d${n}:1001:5550100:${T0}`
-export const segmentId = (n: number, i: number): string => `bench-d${n}-${i}`
+/** Calls of MP3 segments (`bench-m<n>`): the relay's MP3 row uses call 0. */
+const MP3_CALLS = 2
+/** The MP3 segments: 32 kbit/s CBR, as call recorders write them (8 kHz mono MPEG-2.5 Layer III). */
+const MP3_LAME = ['-b', '32']
+
+export const legId = (n: number, kind: 'd' | 'm' = 'd'): string => `bench-${kind}${n}:1001:5550100:${T0}`
+export const segmentId = (n: number, i: number, kind: 'd' | 'm' = 'd'): string => `bench-${kind}${n}-${i}`
+/** Where the bare proxy serves call 0's merged leg of each kind. */
+export const BARE_PATHS = { wav: '/leg', mp3: '/mp3' } as const
 
 export interface SegmentFile {
   /** Where its audio data starts and how long it is, in the stored file. */
@@ -47,10 +58,10 @@ export interface Rig {
   close(): Promise<void>
 }
 
-function callLegs(n: number, paths: readonly string[]): SimEleveoLeg[] {
+function callLegs(n: number, paths: readonly string[], kind: 'd' | 'm' = 'd'): SimEleveoLeg[] {
   return paths.map((wavPath, i) => ({
-    id: segmentId(n, i),
-    dialogId: `bench-d${n}`,
+    id: segmentId(n, i, kind),
+    dialogId: `bench-${kind}${n}`,
     agentExtension: '1001',
     ani: '5550100',
     start: new Date(T0 + i * (SEGMENT_SECONDS + 30) * 1000).toISOString(),
@@ -58,6 +69,30 @@ function callLegs(n: number, paths: readonly string[]): SimEleveoLeg[] {
     endReason: i < paths.length - 1 ? 'HOLD' : 'HANGUP',
     wavPath
   }))
+}
+
+/** The bare proxy's plan for call 0 of a kind: the same prefix, segment bytes and suffix as the gateway's. */
+function barePlan(v: VirtualFile, contentType: string, kind: 'd' | 'm'): BarePlan {
+  return {
+    contentType,
+    prefix: v.prefix.toString('base64'),
+    suffix: v.suffix.toString('base64'),
+    size: v.size,
+    segments: v.parts.map((p, i) => ({ path: `/api/recordings/${segmentId(0, i, kind)}/audio`, start: p.fileOffset, end: p.fileOffset + p.length - 1 }))
+  }
+}
+
+/** An MP3 file's layout, read from memory through the probe the gateway uses. */
+function mp3Layout(bytes: Buffer): ReturnType<typeof probeMp3Layout> {
+  const source: Mp3Source = {
+    size: bytes.length,
+    head: bytes.subarray(0, 4096),
+    readBytes: async (start, end) => bytes.subarray(start, end),
+    async *streamBytes(start, end) {
+      yield bytes.subarray(start, end)
+    }
+  }
+  return probeMp3Layout(source)
 }
 
 let shared: Promise<Rig> | null = null
@@ -90,17 +125,17 @@ async function startRig(): Promise<Rig> {
       })
     )
     const wav = planVirtualWav(layouts)
+    console.log(`encoding 3 x ${SEGMENT_SECONDS / 60}-minute MP3 segments with lame ${MP3_LAME.join(' ')}`)
+    const mp3s = await Promise.all([0, 1, 2].map((i) => makeMp3(dir, `mp3-${i}`, { seconds: SEGMENT_SECONDS, freq: 300 + 200 * i, lame: MP3_LAME })))
+    const mp3 = planMp3(await Promise.all(mp3s.map((m) => mp3Layout(m.bytes))))
     const legsFile = join(dir, 'legs.json')
-    await writeFile(legsFile, JSON.stringify(Array.from({ length: CALLS }, (_, n) => callLegs(n, paths)).flat()))
-    // The bare proxy serves call 0's leg: the same header and the same segment bytes as the gateway.
-    const plan: BarePlan = {
-      header: wav.header.toString('base64'),
-      size: wav.size,
-      segments: layouts.map((l, i) => ({ path: `/api/recordings/${segmentId(0, i)}/audio`, start: l.dataOffset, end: l.dataOffset + l.dataLength - 1 }))
-    }
-    if (wav.size !== wav.header.length + wav.dataLength) throw new Error('the bench expects segments of even length (no pad byte)')
+    const legs = [
+      ...Array.from({ length: CALLS }, (_, n) => callLegs(n, paths)),
+      ...Array.from({ length: MP3_CALLS }, (_, n) => callLegs(n, mp3s.map((m) => m.path), 'm'))
+    ]
+    await writeFile(legsFile, JSON.stringify(legs.flat()))
     const planFile = join(dir, 'bare-plan.json')
-    await writeFile(planFile, JSON.stringify(plan))
+    await writeFile(planFile, JSON.stringify({ [BARE_PATHS.wav]: barePlan(wav, 'audio/wav', 'd'), [BARE_PATHS.mp3]: barePlan(mp3, 'audio/mpeg', 'm') }))
 
     const sim = await startChild('sim', [legsFile, String(LATENCY_MS)])
     started.push(sim)
@@ -111,7 +146,10 @@ async function startRig(): Promise<Rig> {
       ELEVEO_PASSWORD: BENCH_PASSWORD,
       STATE_DIR: stateDir,
       // Every bench client comes from 127.0.0.1; the per-client rate limit would measure itself, not retrieval.
-      RATE_LIMIT_MAX: '1000000'
+      RATE_LIMIT_MAX: '1000000',
+      // On a machine shared with other work a just-started gateway can see more than the default 1 s of
+      // event-loop delay and shed with 503 (under-pressure): that is protection working, not retrieval.
+      MAX_EVENT_LOOP_DELAY_MS: '0'
     })
     const gateway = await startGateway(gatewayEnv(join(dir, 'state')), { cpuHook: true })
     started.push(gateway)

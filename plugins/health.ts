@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import { describePressure } from '../src/health/pressure.js'
 import { Readiness } from '../src/health/readiness.js'
 
 declare module 'fastify' {
@@ -11,7 +10,7 @@ declare module 'fastify' {
 
 /**
  * Readiness for load balancers. Registers the `vendor` check (Eleveo answers / the EFSwitch database
- * answers `select 1`, through provider.ping) and a live `pressure` check (the under-pressure limits),
+ * answers `select 1`, through provider.ping) and a live `pressure` check (the load limits, file descriptors included),
  * starts the background loop when the app listens, and stops it, answering 503, as soon as the app
  * starts closing. Needs the `provider` plugin (and `protection` for the pressure check).
  */
@@ -28,10 +27,8 @@ export default fp(
     app.decorate('readiness', readiness)
 
     readiness.add('vendor', (signal) => app.provider.ping(signal))
-    if (app.hasDecorator('isUnderPressure')) {
-      readiness.addLive('pressure', () =>
-        app.isUnderPressure() ? { status: 'failing', error: describePressure(app.memoryUsage(), app.config.pressure) } : { status: 'ok' }
-      )
+    if (app.hasDecorator('pressure')) {
+      readiness.addLive('pressure', () => (app.isUnderPressure() ? { status: 'failing', error: app.pressure.describe() } : { status: 'ok' }))
     }
 
     // On listen rather than on ready: only a listening gateway has probes to answer, and an app used

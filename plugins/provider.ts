@@ -21,12 +21,15 @@ export interface ProviderPluginOptions {
 export default fp<ProviderPluginOptions>(
   async (app, opts) => {
     const owned = opts.provider === undefined
-    const raw = opts.provider ?? createProvider(app.config, app.log.child({ vendor: app.config.recorder.vendor }), app.metrics)
+    const raw = opts.provider ?? (await createProvider(app.config, app.log.child({ vendor: app.config.recorder.vendor }), app.metrics))
     // Everything (retrieval, push job, readiness) goes through the metered provider.
     const provider = new InstrumentedProvider(raw, app.metrics)
     const recordings = new RecordingResolver(provider, {
       ttlMs: app.config.legCacheTtlMs,
-      recheckBeyondMs: app.config.push.matchToleranceMs
+      recheckBeyondMs: app.config.push.matchToleranceMs,
+      maxSegmentsPerLeg: app.config.retrieval.maxSegmentsPerLeg,
+      maxRecordingBytes: app.config.retrieval.maxRecordingBytes,
+      maxCachedBytes: app.config.retrieval.cacheMaxBytes
     })
     app.decorate('provider', provider)
     app.decorate('recordings', recordings)

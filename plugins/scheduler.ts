@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { AsyncTask, SimpleIntervalJob, ToadScheduler } from 'toad-scheduler'
 import { whenPushing } from '../src/config.js'
-import { createCxClient, type CxClient } from '../src/cx/client.js'
+import type { CxClient } from '../src/cx/client.js'
 import type { Leadership } from '../src/state/leadership.js'
 import type { CxPort } from '../src/jobs/push-links.js'
 import { PushRunner, RunInProgressError } from '../src/jobs/push-runner.js'
@@ -43,7 +43,11 @@ export default fp<SchedulerPluginOptions>(
     let client: CxClient | null = null
     let cx: CxPort
     if (opts.cx) cx = opts.cx
-    else cx = client = createCxClient(config.cx)
+    else {
+      // Imported only when pushing is on: a gateway that only serves recordings never loads the CX adapter.
+      const { createCxClient } = await import('../src/cx/client.js')
+      cx = client = createCxClient(config.cx)
+    }
 
     const log = app.log.child({ component: 'push' })
     const runner = new PushRunner({

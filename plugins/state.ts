@@ -1,9 +1,5 @@
 import fp from 'fastify-plugin'
 import { soleInstance, type Leadership } from '../src/state/leadership.js'
-import { GuardedFileStore } from '../src/state/guarded-file-store.js'
-import { StateFileError } from '../src/state/file-store.js'
-import { PgLeadership } from '../src/state/pg-leadership.js'
-import { PostgresStateStore } from '../src/state/postgres-store.js'
 import type { StateStore } from '../src/state/types.js'
 
 declare module 'fastify' {
@@ -40,8 +36,11 @@ export default fp<StatePluginOptions>(
     }
     const log = app.log.child({ component: 'state' })
     const { stateDatabaseUrl: url, instanceId } = app.config
+    // The stores are imported only when pushing is on, PostgreSQL's only when configured: a gateway that
+    // only serves recordings starts without loading either (start-up time, bench: startup).
     if (url !== null) {
       // Several instances: shared state and one push leader at a time, both in PostgreSQL.
+      const [{ PostgresStateStore }, { PgLeadership }] = await Promise.all([import('../src/state/postgres-store.js'), import('../src/state/pg-leadership.js')])
       const timeoutMs = app.config.stateDatabaseTimeoutMs
       const store = await PostgresStateStore.open(url, {
         instanceId,
@@ -64,6 +63,7 @@ export default fp<StatePluginOptions>(
     }
     // One gateway per STATE_DIR, under a lock; a full disk or a directory held by another gateway does
     // not stop start-up (recordings are served all the same): every push run retries and reports why.
+    const [{ GuardedFileStore }, { StateFileError }] = await Promise.all([import('../src/state/guarded-file-store.js'), import('../src/state/file-store.js')])
     const store = new GuardedFileStore({
       dir: app.config.stateDir,
       instanceId,

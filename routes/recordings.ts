@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
-import { ClientClosedError, RangeNotSatisfiableError } from '../src/errors.js'
+import type { VirtualFileReadable } from '../src/audio/virtual-file.js'
+import { ClientClosedError, RangeNotSatisfiableError, TooManyStreamsError } from '../src/errors.js'
+import { onSendStall } from '../src/http/send-timeout.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
 import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
 
@@ -57,6 +59,9 @@ interface RecordingRoute {
 }
 
 const recordingsRoutes: FastifyPluginAsync = async (app) => {
+  const { maxConcurrentStreams, sendTimeoutMs } = app.config.retrieval
+  // Recording requests between their start and their response's close (look-ups included).
+  let streams = 0
   app.route<RecordingRoute>({
     // HEAD is declared, not derived: Fastify's automatic HEAD would run the GET path and open the audio.
     method: ['GET', 'HEAD'],
@@ -68,6 +73,11 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
     handler: async (request, reply) => {
       const started = performance.now()
       const key = parseLegId(request.params.legId)
+      if (streams >= maxConcurrentStreams) {
+        throw new TooManyStreamsError(`${maxConcurrentStreams} recordings (MAX_CONCURRENT_STREAMS) are being served already; retry later`)
+      }
+      streams++
+      reply.raw.once('close', () => streams--)
       // Canonical form (colons decoded): only validated characters, safe in a header and a log line.
       const legId = formatLegId(key)
 
@@ -108,9 +118,11 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
         .header('content-disposition', `inline; filename="${legId.replace(/:/g, '_')}.${rec.extension}"`)
       if (wanted.kind === 'partial') void reply.header('content-range', contentRange(range, size))
 
-      let sent = 0
+      let body: VirtualFileReadable | null = null
       served = true
       reply.raw.once('close', () => {
+        // Counted by the stream itself: a 'data' listener here would be a second call on every chunk.
+        const sent = body?.bytesOut ?? 0
         if (sent > 0) app.metrics.bytesStreamed.inc({ vendor: app.provider.name }, sent)
         request.log.info(
           {
@@ -128,11 +140,15 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       })
 
       if (request.method === 'HEAD') return reply.send()
-      const body = app.recordings.stream(rec, range, abort.signal)
-      body.on('data', (chunk: Buffer) => {
-        sent += chunk.length
-      })
-      return reply.send(body)
+      const stream = app.recordings.stream(rec, range, abort.signal)
+      body = stream
+      if (sendTimeoutMs > 0) {
+        onSendStall(reply.raw, sendTimeoutMs, () => {
+          request.log.warn({ legId, bytes: stream.bytesOut, sendTimeoutMs }, 'client stopped reading: response cut (SEND_TIMEOUT_MS)')
+          reply.raw.destroy()
+        })
+      }
+      return reply.send(stream)
     }
   })
 }

@@ -26,9 +26,14 @@ export interface SimEleveoLeg {
 /**
  * slow: waits `slowMs` before answering (longer than the gateway's timeout);
  * error500: answers 500; truncated: promises a Content-Length and cuts the connection halfway;
- * garbage: answers 200 with bytes that are neither JSON nor a WAV.
+ * garbage: answers 200 with bytes that are neither JSON nor a WAV; trickle: sends the answer's headers at
+ * once, then one body byte every `trickleMs` (never idle long enough for an idle timeout to fire);
+ * huge-size: audio answers name a total size of 99999999999999999999999 bytes in Content-Range.
  */
-export type EleveoFault = 'slow' | 'error500' | 'truncated' | 'garbage'
+export type EleveoFault = 'slow' | 'error500' | 'truncated' | 'garbage' | 'trickle' | 'huge-size'
+
+/** What a `huge-size` answer claims the file's total size is (beyond Number.MAX_SAFE_INTEGER). */
+export const HUGE_SIZE = '99999999999999999999999'
 
 export interface SimRequest {
   method: string
@@ -45,6 +50,8 @@ export interface EleveoSimulator {
   legs: SimEleveoLeg[]
   /** Every request received, in order. */
   requests: SimRequest[]
+  /** The most requests of each endpoint that were open at the same time (a request ends when its connection's answer closes). */
+  readonly peakInFlight: Readonly<Record<Target, number>>
   /**
    * Switches a fault on (or all faults off with null). Without dialogId it applies to every call; without
    * target to both endpoints. A dialog-specific fault wins over a global one.
@@ -63,6 +70,8 @@ export interface EleveoSimulatorOptions {
   latencyMs?: number
   /** How long the slow fault waits. Default 30 s. */
   slowMs?: number
+  /** Between two bytes of a trickle answer. Default 1.5 s. */
+  trickleMs?: number
   /** Where to listen. Default: 127.0.0.1, any free port (tests); the compose trial binds 0.0.0.0 on a fixed port. */
   listen?: { host: string; port: number }
 }
@@ -78,6 +87,9 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
   const expectedAuth = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
   const latencyMs = opts.latencyMs ?? 0
   const slowMs = opts.slowMs ?? 30_000
+  const trickleMs = opts.trickleMs ?? 1500
+  const inFlight: Record<Target, number> = { metadata: 0, audio: 0 }
+  const peakInFlight: Record<Target, number> = { metadata: 0, audio: 0 }
   const legs: SimEleveoLeg[] = opts.legs ? [...opts.legs] : []
   const requests: SimRequest[] = []
   // key: `${dialogId or *}|${target}`
@@ -94,7 +106,11 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
     const entry: SimRequest = { method: request.method, url: request.url, aborted: false }
     if (typeof request.headers.range === 'string') entry.range = request.headers.range
     requests.push(entry)
+    const target: Target = request.url.includes('/audio') ? 'audio' : 'metadata'
+    inFlight[target]++
+    peakInFlight[target] = Math.max(peakInFlight[target], inFlight[target])
     reply.raw.once('close', () => {
+      inFlight[target]--
       if (!reply.raw.writableFinished) entry.aborted = true
     })
     if (request.headers.authorization !== expectedAuth) {
@@ -131,6 +147,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
       })
     )
     if (fault === 'truncated') return truncate(reply, 200, 'application/json', body)
+    if (fault === 'trickle') return trickle(reply, 200, 'application/json', body, trickleMs)
     return reply.code(200).type('application/json').send(body)
   })
 
@@ -154,7 +171,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
     const start = range?.start ?? 0
     const end = range?.end ?? size - 1
     const status = range === null ? 200 : 206
-    if (range !== null) void reply.header('content-range', `bytes ${start}-${end}/${size}`)
+    if (range !== null) void reply.header('content-range', `bytes ${start}-${end}/${fault === 'huge-size' ? HUGE_SIZE : size}`)
     if (fault === 'garbage') {
       return reply.code(status).type(type).send(GARBAGE.subarray(start, end + 1))
     }
@@ -162,6 +179,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
       const bytes = await readSlice(leg.wavPath, start, end)
       return truncate(reply, status, type, bytes)
     }
+    if (fault === 'trickle') return trickle(reply, status, 'audio/wav', await readSlice(leg.wavPath, start, end), trickleMs)
     return reply
       .code(status)
       .type(type)
@@ -177,6 +195,7 @@ export async function startEleveoSimulator(opts: EleveoSimulatorOptions = {}): P
     url: `http://127.0.0.1:${address.port}`,
     legs,
     requests,
+    peakInFlight,
     setFault(fault, where = {}) {
       const dialog = where.dialogId ?? ANY
       const targets: Target[] = where.target ? [where.target] : ['metadata', 'audio']
@@ -208,6 +227,27 @@ function truncate(reply: FastifyReply, status: number, type: string, body: Buffe
     // Give the half a moment to leave the socket buffer, then cut.
     setTimeout(() => res.socket?.destroy(), 20)
   })
+  return reply
+}
+
+/** Sends the status and headers at once, then the body one byte every `everyMs`, until done or the client leaves. */
+function trickle(reply: FastifyReply, status: number, type: string, body: Buffer, everyMs: number): FastifyReply {
+  const res = reply.hijack().raw
+  const headers: Record<string, string> = { 'content-type': type, 'content-length': String(body.length) }
+  const cr = reply.getHeader('content-range')
+  if (typeof cr === 'string') headers['content-range'] = cr
+  res.writeHead(status, headers)
+  let sent = 0
+  const timer = setInterval(() => {
+    if (res.destroyed || sent >= body.length) {
+      clearInterval(timer)
+      if (!res.destroyed) res.end()
+      return
+    }
+    res.write(body.subarray(sent, sent + 1))
+    sent++
+  }, everyMs)
+  res.once('close', () => clearInterval(timer))
   return reply
 }
 

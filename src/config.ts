@@ -15,6 +15,8 @@ export interface Config {
   /** The recording vendor (RECORDING_VENDOR) with the settings it needs, all present. */
   recorder: RecorderConfig
   legCacheTtlMs: number
+  /** Bounds on serving recordings, whatever the vendor (see README "Limits on serving recordings"). */
+  retrieval: RetrievalLimits
 
   /** Null when CX_BASE_URL is unset: no pushing (no scheduler, no state); the service only serves recordings. */
   cx: CxConfig | null
@@ -62,6 +64,19 @@ export interface Config {
   warnings: readonly string[]
 }
 
+export interface RetrievalLimits {
+  /** MAX_SEGMENTS_PER_LEG: a leg split into more parts is a 502 before any part is read. */
+  maxSegmentsPerLeg: number
+  /** MAX_RECORDING_BYTES: a stored file or merged recording claiming more is a 502. */
+  maxRecordingBytes: number
+  /** MAX_CONCURRENT_STREAMS: recordings served at once; beyond, 503 + Retry-After. */
+  maxConcurrentStreams: number
+  /** SEND_TIMEOUT_MS: a response whose client takes no bytes for this long is cut (0: never). */
+  sendTimeoutMs: number
+  /** LEG_CACHE_MAX_BYTES: estimated bytes each of the listing and layout caches may hold. */
+  cacheMaxBytes: number
+}
+
 /** Eleveo reached through its REST API. */
 export interface EleveoRestConfig {
   vendor: 'eleveo'
@@ -70,6 +85,8 @@ export interface EleveoRestConfig {
   username: string | null
   password: string | null
   timeoutMs: number
+  /** ELEVEO_CONNECTIONS: sockets to Eleveo at most; a request waits at most timeoutMs for one (then 503). */
+  connections: number
 }
 
 /** Eleveo as CallREC installations expose it: couples in its PostgreSQL, MP3 from its servlets. */
@@ -288,7 +305,10 @@ function callrecSettings(env: Env) {
   }
   let timeZone: string
   try {
-    timeZone = checkTimeZone(str(env, 'ELEVEO_TIMEZONE') ?? 'UTC')
+    // The default needs no check: the first Intl.DateTimeFormat loads ICU's zone data, tens of ms of
+    // every start-up (bench: startup) for a zone that is always valid.
+    const zone = str(env, 'ELEVEO_TIMEZONE')
+    timeZone = zone === null ? 'UTC' : checkTimeZone(zone)
   } catch (err) {
     if (err instanceof UnknownTimeZoneError) throw new ConfigError('ELEVEO_TIMEZONE', err.message)
     throw err
@@ -303,7 +323,7 @@ function callrecSettings(env: Env) {
 }
 
 /** The Eleveo variant ELEVEO_API names, with what that interface requires present. */
-function eleveoConfig(env: Env, baseUrl: string | null, common: Pick<EleveoRestConfig, 'username' | 'password' | 'timeoutMs'>, callrec: ReturnType<typeof callrecSettings>): EleveoConfig {
+function eleveoConfig(env: Env, baseUrl: string | null, common: Pick<EleveoRestConfig, 'username' | 'password' | 'timeoutMs' | 'connections'>, callrec: ReturnType<typeof callrecSettings>): EleveoConfig {
   const api = oneOf(env, 'ELEVEO_API', ['rest', 'callrec'] as const, 'rest')
   if (baseUrl === null) throw new ConfigError('ELEVEO_BASE_URL', 'required when RECORDING_VENDOR=eleveo')
   if (api === 'rest') return { vendor: 'eleveo', api, baseUrl, ...common }
@@ -324,7 +344,8 @@ function recorderConfig(env: Env): RecorderConfig {
   const eleveo = {
     username: str(env, 'ELEVEO_USERNAME'),
     password: str(env, 'ELEVEO_PASSWORD'),
-    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS)
+    timeoutMs: int(env, 'ELEVEO_TIMEOUT_MS', 10_000, 1, MAX_TIMER_MS),
+    connections: int(env, 'ELEVEO_CONNECTIONS', 256, 1, 65_536)
   }
   const databaseUrl = url(env, 'EFSWITCH_DATABASE_URL')
   const recordingsRoot = str(env, 'EFSWITCH_RECORDINGS_ROOT')
@@ -408,6 +429,13 @@ export function loadConfig(rawEnv: Env = process.env): Config {
     instanceId: str(env, 'INSTANCE_ID') ?? `${hostname()}:${process.pid}`,
     recorder,
     legCacheTtlMs: int(env, 'LEG_CACHE_TTL_MS', 30_000, 0),
+    retrieval: {
+      maxSegmentsPerLeg: int(env, 'MAX_SEGMENTS_PER_LEG', 1000, 1, 1_000_000),
+      maxRecordingBytes: int(env, 'MAX_RECORDING_BYTES', 16 * 1024 ** 3, 1),
+      maxConcurrentStreams: int(env, 'MAX_CONCURRENT_STREAMS', 200, 1, 100_000),
+      sendTimeoutMs: int(env, 'SEND_TIMEOUT_MS', 60_000, 0, MAX_TIMER_MS),
+      cacheMaxBytes: int(env, 'LEG_CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024)
+    },
     cx,
     publicBaseUrl,
     push: {

@@ -62,6 +62,10 @@ export const FormatMismatchError = createError(
   'Segments of this leg have different audio formats and cannot be concatenated: %s vs %s',
   502
 )
+/** A leg split into more parts than MAX_SEGMENTS_PER_LEG: refused before any part is asked for. */
+export const TooManySegmentsError = createError('GW_ERR_TOO_MANY_SEGMENTS', 'Upstream %s: %s', 502)
+/** A size the upstream reported that no recording can have (unsafe integer, or over MAX_RECORDING_BYTES). */
+export const RecordingTooLargeError = createError('GW_ERR_RECORDING_TOO_LARGE', 'Upstream %s: %s', 502)
 /**
  * The vendor's service cannot be connected to at all (refused, no route, unknown host). The push job
  * reads it as "the whole vendor is down" and stops the run instead of parking every call of the window
@@ -79,6 +83,8 @@ export const CxAuthError = createError('GW_ERR_CX_AUTH', 'CX authentication fail
 export const PushLockUnavailableError = createError('GW_ERR_PUSH_LOCK_UNAVAILABLE', '%s', 503)
 /** This process is over its event-loop, heap or RSS limit (MAX_* settings). */
 export const OverloadedError = createError('GW_ERR_OVERLOADED', 'The gateway is overloaded; retry later', 503)
+/** MAX_CONCURRENT_STREAMS recordings are being served already, or file descriptors are short. */
+export const TooManyStreamsError = createError('GW_ERR_TOO_MANY_STREAMS', '%s', 503)
 /** The vendor did not answer in time. */
 export const UpstreamTimeoutError = createError('GW_ERR_UPSTREAM_TIMEOUT', 'Upstream %s timed out: %s', 504)
 

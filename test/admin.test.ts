@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { testConfig } from './helpers/gateway-config.js'
 import { ADMIN_TOKEN, baseTime, cxLeg, eleveoLeg, startPushRig } from './push-rig.js'
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
@@ -186,7 +186,7 @@ t.test('backfill bodies are validated: 400 with a reason', async (t) => {
 
 t.test('with pushing disabled the admin routes say so', async (t) => {
   const app = await buildApp({
-    config: loadConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', ADMIN_TOKEN, LOG_LEVEL: 'silent' }),
+    config: testConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', ADMIN_TOKEN, LOG_LEVEL: 'silent' }),
     logger: false
   })
   t.teardown(() => app.close())

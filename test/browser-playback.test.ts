@@ -141,7 +141,7 @@ for (const playback of PLAYBACK_CASES) {
   t.test(`Chromium plays a merged leg: ${playback.name}`, async (t) => {
     // Starting a browser on a CI machine shared with other test files can stall this process's event
     // loop past the default 1 s shedding limit; load shedding is not what this test is about.
-    const rig = await startRig(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '0' } })
+    const rig = await startRig(t)
     const leg = await playback.prepare(rig)
     const seen = recordRequests(rig)
     await rig.app.listen({ host: '127.0.0.1', port: 0 })

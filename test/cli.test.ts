@@ -174,7 +174,7 @@ t.test('backfill: the running gateway pushes a past period; progress as plain li
   const rig = await startPushRig(t, {
     activities: starts.map((s, i) => cxLeg(`dlg-bf-${i}`, '1001', s)),
     legs: starts.map((s, i) => eleveoLeg(`rec-bf-${i}`, `dlg-bf-${i}`, '1001', s + 50, s + 30_000)),
-    env: { ADMIN_TOKEN, PUSH_MAX_WINDOW_S: '600', MAX_EVENT_LOOP_DELAY_MS: '0' }
+    env: { ADMIN_TOKEN, PUSH_MAX_WINDOW_S: '600' }
   })
   await rig.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (rig.app.server.address() as AddressInfo).port

@@ -11,11 +11,6 @@ import { makeHoldCall, startRig } from './recordings-setup.js'
 
 const DESK = 'https://desk.example.com'
 const KEY = 'cors-test-signing-key-0123456789'
-/**
- * Load shedding off: a test process starting on a busy CI machine can see event-loop delays over the
- * default 1 s, and a 503 from shedding is not what these tests are about.
- */
-const NO_SHEDDING = { MAX_EVENT_LOOP_DELAY_MS: '0' }
 
 function list(header: string | string[] | number | undefined): string[] {
   return String(header ?? '')
@@ -25,7 +20,7 @@ function list(header: string | string[] | number | undefined): string[] {
 }
 
 t.test('allowed origins: a Range preflight is answered and range answers are readable', async (t) => {
-  const rig = await startRig(t, { env: { ...NO_SHEDDING, CORS_ORIGINS: `${DESK}, http://localhost:8080`, LINK_SIGNING_KEY: KEY } })
+  const rig = await startRig(t, { env: { CORS_ORIGINS: `${DESK}, http://localhost:8080`, LINK_SIGNING_KEY: KEY } })
   const call = await makeHoldCall(rig.dir, 'dlg-cors', {}, [0.5, 0.5])
   rig.sim.legs.push(...call.legs)
   const url = `/recordings/${call.legId}?sig=${signLegId(call.legId, KEY)}`
@@ -60,7 +55,7 @@ t.test('allowed origins: a Range preflight is answered and range answers are rea
 })
 
 t.test('other origins and other routes get no CORS headers', async (t) => {
-  const rig = await startRig(t, { env: { ...NO_SHEDDING, CORS_ORIGINS: DESK } })
+  const rig = await startRig(t, { env: { CORS_ORIGINS: DESK } })
   const call = await makeHoldCall(rig.dir, 'dlg-cors-other', {}, [0.5])
   rig.sim.legs.push(...call.legs)
   const url = `/recordings/${call.legId}`
@@ -96,7 +91,7 @@ t.test('other origins and other routes get no CORS headers', async (t) => {
 })
 
 t.test('without CORS_ORIGINS no CORS header is sent and OPTIONS is not a route', async (t) => {
-  const rig = await startRig(t, { env: NO_SHEDDING })
+  const rig = await startRig(t)
   const call = await makeHoldCall(rig.dir, 'dlg-cors-off', {}, [0.5])
   rig.sim.legs.push(...call.legs)
   const url = `/recordings/${call.legId}`
@@ -114,7 +109,7 @@ t.test('without CORS_ORIGINS no CORS header is sent and OPTIONS is not a route',
 })
 
 t.test('CORS_ORIGINS=* allows any origin', async (t) => {
-  const rig = await startRig(t, { env: { ...NO_SHEDDING, CORS_ORIGINS: '*' } })
+  const rig = await startRig(t, { env: { CORS_ORIGINS: '*' } })
   const call = await makeHoldCall(rig.dir, 'dlg-cors-any', {}, [0.5])
   rig.sim.legs.push(...call.legs)
   const res = await rig.app.inject({ method: 'GET', url: `/recordings/${call.legId}`, headers: { origin: 'https://any.example.org' } })

@@ -15,6 +15,7 @@ import { Metrics } from '../src/metrics.js'
 import { configVariables } from './helpers/config-variables.js'
 import { startPostgres } from './helpers/postgres.js'
 import { tempDir } from './helpers/sox.js'
+import { eventually } from './helpers/eventually.js'
 
 /*
  * The deployment files, checked without Docker or Helm (neither is on the machines that run the tests):
@@ -238,10 +239,10 @@ t.test('Dockerfile: the build stage builds from what it copies, and the last sta
   }
   t.ok(healthy, `the image's HEALTHCHECK passes against the built server${healthy ? '' : `: ${stderr}`}`)
   let ready = 0
-  for (let i = 0; i < 50 && ready !== 200; i++) {
+  await eventually(async () => {
     ready = (await fetch(`http://127.0.0.1:${port}/health/ready`)).status
-    if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
-  }
+    return ready === 200
+  })
   t.equal(ready, 200, 'and it becomes ready against the recording system')
 
   server.kill('SIGTERM')

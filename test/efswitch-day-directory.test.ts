@@ -14,8 +14,8 @@ import { dayDirectory, efswitchGateway, insertCdrRow, recordingFileName, startSw
 
 const FILES = 100_000
 const CALLS_IN_DATABASE = 10_000
-// Making 100,000 files and 10,000 look-ups take a while on a shared machine; the default is 120 s.
-t.setTimeout(360_000)
+// Making 100,000 files and 10,000 look-ups takes minutes on a shared machine: the suite's 600 s limit
+// (package.json) applies, not a shorter one of its own.
 
 const sw = await startSwitch(t)
 const { databaseUrl, cdr, root } = sw
@@ -80,7 +80,7 @@ t.test(`a push run's ${CALLS_IN_DATABASE} look-ups in a ${FILES}-file directory 
 })
 
 t.test('over HTTP: served from the index; a file appearing while the gateway runs is found within a second', async (t) => {
-  const app = await efswitchGateway(t, sw, { MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const app = await efswitchGateway(t, sw)
   const listings = async (): Promise<number> => {
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
     return Number(/^gateway_efswitch_directory_listings_total (\d+)/m.exec(text)?.[1] ?? NaN)

@@ -33,7 +33,7 @@ const logLines = log.lines
 
 function gateway(env: Record<string, string> = {}): Promise<FastifyInstance> {
   // Load shedding is tested elsewhere; on a machine shared by many test runs it would answer 503 here.
-  return efswitchGateway(t, sw, { MAX_EVENT_LOOP_DELAY_MS: '0', ...env }, log.stream)
+  return efswitchGateway(t, sw, env, log.stream)
 }
 
 const ani = '+41441234567'

@@ -35,7 +35,6 @@ const gw = startGatewayProcess(t, 'fifo', {
   HOST: '127.0.0.1',
   PORT: '0',
   LOG_LEVEL: 'info',
-  MAX_EVENT_LOOP_DELAY_MS: '0',
   SHUTDOWN_TIMEOUT_MS: '5000'
 })
 

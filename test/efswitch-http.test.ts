@@ -28,8 +28,7 @@ const logLines = log.lines
 const rawLog = log.raw
 
 function gateway(env: Record<string, string> = {}): Promise<FastifyInstance> {
-  // Load shedding is tested elsewhere; on a machine shared by many test runs it answered 503 here.
-  return efswitchGateway(t, { databaseUrl, root }, { PORT: '0', HOST: '127.0.0.1', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }, log.stream)
+  return efswitchGateway(t, { databaseUrl, root }, { PORT: '0', HOST: '127.0.0.1', ...env }, log.stream)
 }
 
 function refusalsMentioning(value: string): Record<string, unknown>[] {

@@ -254,7 +254,7 @@ t.test('abort signals are honoured', async (t) => {
   controller.abort()
   await t.rejects(buffer(stream), { name: 'AbortError' }, 'aborting mid-stream ends the stream with an error')
 
-  // A slow query is cancelled on the server when its caller gives up.
+  // A slow query stops being waited for when its caller gives up (the server ends it at statement_timeout).
   const slow = provider({ pathQuery: 'select record_path from v_xml_cdr, pg_sleep(30) where xml_cdr_uuid = $1::uuid' })
   const c2 = new AbortController()
   const pending = slow.p.findLegs(call, c2.signal)

@@ -71,7 +71,7 @@ const config = loadConfig({
 })
 const log = Fastify({ logger: false }).log
 const metrics = new Metrics({ defaultMetrics: false })
-const provider = createProvider(config, log, metrics)
+const provider = await createProvider(config, log, metrics)
 t.teardown(() => provider.close())
 const store = await FileStateStore.open(await tempDir(t, 'cxgw-efswitch-day-state-'))
 t.teardown(() => store.close())

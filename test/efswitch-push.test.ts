@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import { buildApp } from '../src/app.js'
-import { loadConfig, whenPushing, type Config } from '../src/config.js'
+import { whenPushing, type Config } from '../src/config.js'
+import { testConfig } from './helpers/gateway-config.js'
 import { createCxClient } from '../src/cx/client.js'
 import { PushRunner } from '../src/jobs/push-runner.js'
 import { createProvider } from '../src/providers/index.js'
@@ -36,7 +37,7 @@ t.teardown(() => cx.close())
 const log = Fastify({ logger: false }).log
 
 function env(extra: Record<string, string> = {}): Config {
-  return loadConfig({
+  return testConfig({
     RECORDING_VENDOR: 'efswitch',
     EFSWITCH_DATABASE_URL: databaseUrl,
     EFSWITCH_RECORDINGS_ROOT: root,
@@ -98,7 +99,7 @@ cx.activities.push(
 const stateDir = await tempDir(t, 'cxgw-efswitch-state-')
 const store = await FileStateStore.open(stateDir)
 t.teardown(() => store.close())
-const provider = createProvider(config, log)
+const provider = await createProvider(config, log)
 t.teardown(() => provider.close())
 const pushing = whenPushing(config)
 if (pushing === null) throw new Error('push must be enabled by CX_BASE_URL')

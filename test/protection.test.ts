@@ -5,7 +5,7 @@ import { signLegId } from '../src/auth/link-signature.js'
 import { makeHoldCall, startRig } from './recordings-setup.js'
 
 /*
- * Load protection as a client sees it: 503 + Retry-After while a memory limit is exceeded (liveness,
+ * Load protection as a client sees it: 503 + Retry-After while a memory or event-loop limit is exceeded (liveness,
  * readiness and metrics still answer), 429 + Retry-After past the per-IP rate limit on /recordings and
  * /admin (health, metrics and docs never limited), all as JSON errors.
  */
@@ -85,6 +85,37 @@ for (const [variable, label] of [
     t.match(await metrics.body.text(), /gateway_http_requests_total\{route="\/recordings\/:legId",method="GET",status="503"\} 1/)
   })
 }
+
+t.test('event loop further behind than MAX_EVENT_LOOP_DELAY_MS: 503 + Retry-After, liveness still answers', async (t) => {
+  const rig = await startRig(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '20' } })
+  const call = await makeHoldCall(rig.dir, 'dlg-busy-loop', {}, [0.5])
+  rig.sim.legs.push(...call.legs)
+  // The test itself keeps the loop busy in 100 ms stretches, so every timer fires ~100 ms late whatever the
+  // machine: the delay is far above the 20 ms limit on a fast machine and only larger on a slow one.
+  let busy = true
+  const hog = (): void => {
+    if (!busy) return
+    const until = Date.now() + 100
+    while (Date.now() < until);
+    setImmediate(hog)
+  }
+  t.teardown(() => {
+    busy = false
+  })
+  hog()
+  await underPressure(rig.app)
+
+  const shed = await rig.app.inject({ method: 'GET', url: `/recordings/${call.legId}` })
+  t.equal(shed.statusCode, 503)
+  t.equal(shed.headers['retry-after'], '5')
+  t.match(shed.json<ErrorBody>(), { statusCode: 503, code: 'GW_ERR_OVERLOADED' })
+  t.same(rig.sim.requests.filter((r) => r.url.includes('dlg-busy-loop')), [], 'Eleveo not asked')
+  t.equal((await rig.app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'liveness is never shed')
+  const ready = await rig.app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json<{ checks: Record<string, { error?: string }> }>().checks.pressure?.error, /event loop (delay \d+ ms|blocked for a whole 1 s sample) > MAX_EVENT_LOOP_DELAY_MS 20/)
+  busy = false
+})
 
 t.test('limits at 0 are off: nothing is shed', async (t) => {
   const rig = await startRig(t, { env: { MAX_HEAP_USED_BYTES: '0', MAX_RSS_BYTES: '0', MAX_EVENT_LOOP_DELAY_MS: '0' } })

@@ -10,6 +10,7 @@ import { formatLegId } from '../src/legs/leg-id.js'
 import { EleveoProvider } from '../src/providers/eleveo/provider.js'
 import type { RecordingProvider } from '../src/providers/types.js'
 import type { PushRunReport } from '../src/state/types.js'
+import { testEnv } from './helpers/gateway-config.js'
 import { tempDir, type Teardownable } from './helpers/sox.js'
 import { startCxSimulator, type CxSimulator, type CxSimulatorOptions, type SimVoiceActivity } from '../simulators/cx.js'
 import { startEleveoSimulator, type EleveoSimulator, type EleveoSimulatorOptions, type SimEleveoLeg } from '../simulators/eleveo.js'
@@ -84,12 +85,14 @@ export function legIdOf(a: SimVoiceActivity): string {
 }
 
 export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: string, env: Record<string, string> = {}): Record<string, string> {
-  return {
+  return testEnv({
     RECORDING_VENDOR: 'eleveo',
     ELEVEO_BASE_URL: eleveo.url,
     ELEVEO_USERNAME: 'eleveo',
     ELEVEO_PASSWORD,
-    ELEVEO_TIMEOUT_MS: '2000',
+    // The simulators share this process: on a loaded machine they can answer seconds late. Tests about
+    // deadlines set a short one and a simulator far slower than it.
+    ELEVEO_TIMEOUT_MS: '10000',
     PROCESSING_DELAY_S: '0',
     CX_BASE_URL: cx.url,
     CX_TOKEN_URL: cx.tokenUrl,
@@ -97,7 +100,7 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     CX_CLIENT_SECRET: CX_SECRETS.clientSecret,
     CX_USERNAME: 'gateway',
     CX_PASSWORD: CX_SECRETS.password,
-    CX_TIMEOUT_MS: '2000',
+    CX_TIMEOUT_MS: '10000',
     CX_SENDER_ID: 'recording-gateway-test',
     PUBLIC_BASE_URL,
     PUSH_INTERVAL_S: '3600',
@@ -111,7 +114,7 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     // tests (protection.test.ts), which set their limits explicitly.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env
-  }
+  })
 }
 
 export interface PushRig {

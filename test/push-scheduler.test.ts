@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { testConfig } from './helpers/gateway-config.js'
 import { FileStateStore } from '../src/state/file-store.js'
 import { tempDir } from './helpers/sox.js'
 import { ADMIN_TOKEN, baseTime, cxLeg, eleveoLeg, startPushRig } from './push-rig.js'
@@ -88,7 +88,7 @@ t.test('a run still going at shutdown is aborted after SHUTDOWN_TIMEOUT_MS, betw
 t.test('with no CX configured there is no scheduler, no state and no state directory', async (t) => {
   const dir = await tempDir(t, 'cxgw-nopush-')
   const stateDir = join(dir, 'state')
-  const app = await buildApp({ config: loadConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', STATE_DIR: stateDir, PUSH_INTERVAL_S: '1' }), logger: false })
+  const app = await buildApp({ config: testConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', STATE_DIR: stateDir, PUSH_INTERVAL_S: '1' }), logger: false })
   t.teardown(() => app.close())
   t.equal(app.pushRunner, null)
   t.equal(app.stateStore, null)

@@ -92,7 +92,7 @@ const vendorCheck: Check = {
               where: `Eleveo (rest) at ${redactUrl(recorder.baseUrl)}`,
               fix: 'check ELEVEO_BASE_URL (reachable from here), ELEVEO_USERNAME and ELEVEO_PASSWORD'
             }
-    const provider = createProvider(config, quiet)
+    const provider = await createProvider(config, quiet)
     try {
       await provider.ping(AbortSignal.timeout(30_000))
       return { ok: true, detail: `${where} answers` }

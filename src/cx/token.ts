@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { CxAuthError } from '../errors.js'
 import { cxRequest, excerpt } from './http.js'
+import { raceAbort } from '../http/race-abort.js'
 
 /** Where the bearer token for CX comes from. */
 export interface TokenSource {
@@ -116,22 +117,4 @@ function keycloakReason(text: string): string {
     // not JSON: fall through
   }
   return excerpt(text, 200)
-}
-
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(e)
-      }
-    )
-  })
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { AsyncTask, SimpleIntervalJob, ToadScheduler } from 'toad-scheduler'
 import { redactUrl } from '../auth/redact.js'
+import { TimedAbort } from '../http/timed-abort.js'
 
 /** One readiness check: resolves when the dependency is usable, throws (or rejects) with the reason when not. */
 export type ReadinessCheck = (signal: AbortSignal) => Promise<unknown>
@@ -113,22 +114,25 @@ export class Readiness {
 
   async #runOne(name: string, check: ReadinessCheck, stop: AbortSignal): Promise<void> {
     const started = performance.now()
-    const signal = AbortSignal.any([stop, AbortSignal.timeout(this.#timeoutMs)])
+    // A deadline held by the check (see TimedAbort): with AbortSignal.timeout() inside AbortSignal.any()
+    // a hanging vendor left the last result standing on Node 20, the timeout signal collected unfired.
+    const deadline = new TimedAbort(stop, this.#timeoutMs, () => new Error(`no answer within ${this.#timeoutMs} ms`))
+    const signal = deadline.signal
     let error: string | null = null
     try {
       // Raced against the signal: a check that ignores its signal still cannot hold the result back.
       await Promise.race([
         Promise.resolve().then(() => check(signal)),
         new Promise<never>((_resolve, reject) => {
-          const fail = (): void => reject(signal.reason instanceof Error && signal.reason.name !== 'TimeoutError'
-            ? signal.reason
-            : new Error(`no answer within ${this.#timeoutMs} ms`))
+          const fail = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)))
           if (signal.aborted) fail()
           else signal.addEventListener('abort', fail, { once: true })
         })
       ])
     } catch (err) {
       error = redactUrl(err instanceof Error ? err.message : String(err)) || 'failed'
+    } finally {
+      deadline.dispose()
     }
     if (stop.aborted) return
     const previous = this.#results.get(name)

@@ -32,7 +32,7 @@ const CONNECTION_CODES = new Set([
  */
 export function postgresFailure(err: unknown, vendor: VendorName, what: string): Error {
   if (err instanceof postgres.PostgresError) {
-    if (err.code === '57014') return new UpstreamUnavailableError(vendor, `database query timed out (${what})`)
+    if (err.code === '57014') return new UpstreamUnavailableError(vendor, 'database query timed out')
     if (UNAVAILABLE_CLASSES.has(err.code.slice(0, 2))) {
       return new UpstreamUnavailableError(vendor, `database refused the query (SQLSTATE ${err.code}: ${err.message})`)
     }

@@ -7,6 +7,20 @@ export interface LegCacheOptions {
   readonly ttlMs: number
   /** Bound on cached calls, so memory does not grow with the number of distinct dialogs. */
   readonly max?: number
+  /** Bound on the estimated bytes of all cached listings (see listingBytes): a call may have thousands of parts. */
+  readonly maxBytes?: number
+}
+
+export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024
+
+/** A listing's memory, roughly: object overheads plus its ids (UTF-16 in V8 strings at worst). */
+export function listingBytes(legs: readonly VendorLeg[]): number {
+  let bytes = 64
+  for (const leg of legs) {
+    bytes += 160 + 2 * (leg.dialogId.length + leg.agentExtension.length + leg.ani.length)
+    for (const segment of leg.segments) bytes += 64 + 2 * segment.id.length
+  }
+  return bytes
 }
 
 interface InFlight {
@@ -35,7 +49,16 @@ export class LegCache {
   constructor(provider: Pick<RecordingProvider, 'findLegs'>, opts: LegCacheOptions) {
     this.#provider = provider
     // lru-cache reads ttl 0 as "never expires", the opposite of what LEG_CACHE_TTL_MS=0 means.
-    this.#cache = opts.ttlMs > 0 ? new LRUCache({ max: opts.max ?? 10_000, ttl: opts.ttlMs }) : null
+    this.#cache =
+      opts.ttlMs > 0
+        ? new LRUCache<string, VendorLeg[]>({
+            max: opts.max ?? 10_000,
+            ttl: opts.ttlMs,
+            maxSize: opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+            // A listing larger than the whole budget is simply not kept.
+            sizeCalculation: listingBytes
+          })
+        : null
   }
 
   async findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]> {

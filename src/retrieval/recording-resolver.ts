@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto'
-import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
 import { Mp3ParseError } from '../audio/mp3/frame-header.js'
-import { streamVirtualFile, type VirtualFile } from '../audio/virtual-file.js'
+import { streamVirtualFile, type VirtualFile, type VirtualFileReadable } from '../audio/virtual-file.js'
 import { WavParseError } from '../audio/wav/riff.js'
-import { BadMp3Error, BadWavError, LegNotFoundError } from '../errors.js'
+import { BadMp3Error, BadWavError, LegNotFoundError, RecordingTooLargeError, TooManySegmentsError } from '../errors.js'
+import { forEachConcurrent } from '../jobs/limiter.js'
 import type { LegKey } from '../legs/leg-id.js'
 import type { RecordingProvider } from '../providers/types.js'
 import type { ByteRange, SegmentRef, VendorLeg } from '../recording.js'
 import { chooseClosestLeg } from './closest-leg.js'
-import { layoutSignature, planLegAudio, probeSegmentLayout, type SegmentLayout } from './leg-audio.js'
-import { LegCache } from './leg-cache.js'
+import { layoutSignature, planLegAudio, probeSegmentLayout, type SegmentLayout, type SegmentReader } from './leg-audio.js'
+import { DEFAULT_CACHE_MAX_BYTES, LegCache } from './leg-cache.js'
 import { providerSegmentReader } from './segment-reader.js'
 
 /** A leg ready to be served: everything the response headers need, nothing of the audio yet. */
@@ -35,7 +35,18 @@ export interface RecordingResolverOptions {
    * was cached, and serving another leg's audio would be worse than one more upstream call.
    */
   readonly recheckBeyondMs?: number
+  /** MAX_SEGMENTS_PER_LEG: a leg split into more parts is refused (502) before any part is asked for. */
+  readonly maxSegmentsPerLeg?: number
+  /** MAX_RECORDING_BYTES: a stored part, or the merged file, claiming more is refused (502). */
+  readonly maxRecordingBytes?: number
+  /** LEG_CACHE_MAX_BYTES: estimated bytes each cache (listings, layouts) may hold. */
+  readonly maxCachedBytes?: number
 }
+
+/** Segment layouts read at once for one leg: enough to hide round trips, never a burst of thousands. */
+export const SEGMENT_PROBE_CONCURRENCY = 8
+export const DEFAULT_MAX_SEGMENTS_PER_LEG = 1000
+export const DEFAULT_MAX_RECORDING_BYTES = 16 * 1024 ** 3
 
 /**
  * From a leg ID to a virtual file: look up the call's legs (cached, shared), pick the closest leg, read
@@ -51,12 +62,26 @@ export class RecordingResolver {
   readonly #provider: RecordingProvider
   readonly #layouts: LRUCache<string, SegmentLayout> | null
   readonly #recheckBeyondMs: number
+  readonly #maxSegments: number
+  readonly #maxBytes: number
 
   constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
     this.#provider = provider
     this.#recheckBeyondMs = opts.recheckBeyondMs ?? 5000
-    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000 })
-    this.#layouts = opts.ttlMs > 0 ? new LRUCache({ max: opts.maxCachedSegments ?? 50_000, ttl: opts.ttlMs }) : null
+    this.#maxSegments = opts.maxSegmentsPerLeg ?? DEFAULT_MAX_SEGMENTS_PER_LEG
+    this.#maxBytes = opts.maxRecordingBytes ?? DEFAULT_MAX_RECORDING_BYTES
+    const maxBytes = opts.maxCachedBytes ?? DEFAULT_CACHE_MAX_BYTES
+    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000, maxBytes })
+    this.#layouts =
+      opts.ttlMs > 0
+        ? new LRUCache<string, SegmentLayout>({
+            max: opts.maxCachedSegments ?? 50_000,
+            ttl: opts.ttlMs,
+            maxSize: maxBytes,
+            // Object overheads plus a WAV's fmt body, the only part whose size the stored file decides.
+            sizeCalculation: (l, id) => 256 + 2 * id.length + (l.container === 'wav' ? l.layout.format.fmtBody.length : 0)
+          })
+        : null
   }
 
   async resolve(key: LegKey, signal: AbortSignal): Promise<ResolvedRecording> {
@@ -75,8 +100,11 @@ export class RecordingResolver {
           : `No recording of agent ${key.agentExtension} with ani ${JSON.stringify(key.ani)} exists for dialogId ${key.dialogId} at ${this.#provider.name}`
       )
     }
-    const layouts = await Promise.all(leg.segments.map((segment) => this.#layout(segment, signal)))
+    const layouts = await this.#legLayouts(leg, signal)
     const audio = planLegAudio(layouts)
+    if (audio.file.size > this.#maxBytes) {
+      throw new RecordingTooLargeError(this.#provider.name, `the merged recording would be ${audio.file.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`)
+    }
     return { leg, ...audio, etag: entityTag(this.#provider.name, leg.segments, layouts, audio.file) }
   }
 
@@ -85,7 +113,7 @@ export class RecordingResolver {
   }
 
   /** The bytes of `range` (virtual offsets, inclusive); destroying the stream aborts its upstream requests. */
-  stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): Readable {
+  stream(rec: ResolvedRecording, range: ByteRange, signal: AbortSignal): VirtualFileReadable {
     const segments = rec.leg.segments
     return streamVirtualFile(
       rec.file,
@@ -99,12 +127,46 @@ export class RecordingResolver {
     )
   }
 
+  /** Every segment's layout, SEGMENT_PROBE_CONCURRENCY at a time; the first failure stops the rest. */
+  async #legLayouts(leg: VendorLeg, signal: AbortSignal): Promise<SegmentLayout[]> {
+    const count = leg.segments.length
+    if (count > this.#maxSegments) {
+      throw new TooManySegmentsError(
+        this.#provider.name,
+        `the leg of agent ${leg.agentExtension} is split into ${count} parts, more than MAX_SEGMENTS_PER_LEG (${this.#maxSegments})`
+      )
+    }
+    const layouts = new Array<SegmentLayout>(count)
+    await forEachConcurrent(leg.segments.keys(), SEGMENT_PROBE_CONCURRENCY, async (i) => {
+      layouts[i] = await this.#layout(leg.segments[i] as SegmentRef, signal)
+    })
+    return layouts
+  }
+
+  /** The provider's reads of one segment, refusing a size no recording can have before anything is planned from it. */
+  #sizeCheckedReader(segment: SegmentRef, signal: AbortSignal): SegmentReader {
+    const reader = providerSegmentReader(this.#provider, segment, signal)
+    return {
+      ...reader,
+      readHead: async (bytes) => {
+        const info = await reader.readHead(bytes)
+        if (!Number.isSafeInteger(info.size) || info.size > this.#maxBytes) {
+          throw new RecordingTooLargeError(
+            this.#provider.name,
+            `segment ${this.#provider.describeSegment(segment)} claims ${info.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`
+          )
+        }
+        return info
+      }
+    }
+  }
+
   async #layout(segment: SegmentRef, signal: AbortSignal): Promise<SegmentLayout> {
     const cached = this.#layouts?.get(segment.id)
     if (cached !== undefined) return cached
     let layout: SegmentLayout
     try {
-      layout = await probeSegmentLayout(providerSegmentReader(this.#provider, segment, signal))
+      layout = await probeSegmentLayout(this.#sizeCheckedReader(segment, signal))
     } catch (err) {
       const where = `segment ${this.#provider.describeSegment(segment)}`
       if (err instanceof WavParseError) throw new BadWavError(this.#provider.name, `${where}: ${err.message}`, { cause: err })

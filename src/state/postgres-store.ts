@@ -77,11 +77,10 @@ export function poolRunner(sql: postgres.Sql, queryTimeoutMs: number = DEFAULT_S
       const query = sql.unsafe(text, params as SqlParam[], { prepare: true })
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          // Best effort: a frozen server answers the cancel only once it runs again.
-          void Promise.resolve(query.cancel()).catch(() => undefined)
-          reject(new Error(`no answer within ${queryTimeoutMs} ms`))
-        }, queryTimeoutMs)
+        // No query.cancel(): postgres.js drops the promise of the cancel request it opens a connection
+        // for, so a cancel that cannot connect is an unhandled rejection that ends the process. The
+        // query is abandoned here; statement_timeout ends it on a server that runs again.
+        timer = setTimeout(() => reject(new Error(`no answer within ${queryTimeoutMs} ms`)), queryTimeoutMs)
       })
       try {
         return (await Promise.race([query, deadline])) as unknown as T[]
@@ -269,20 +268,29 @@ export class PostgresStateStore implements StateStore {
     return rows[0]?.report ?? null
   }
 
-  /** `select 1` through the pool (readiness); the query is cancelled when `signal` aborts. */
+  /**
+   * `select 1` through the pool (readiness); abandoned when `signal` aborts (not cancelled: see
+   * poolRunner on postgres.js's cancel).
+   */
   async ping(signal?: AbortSignal): Promise<void> {
     const sql = this.#sql
     signal?.throwIfAborted()
     const query = sql.unsafe(SQL.ping)
-    const cancel = (): void => query.cancel()
-    signal?.addEventListener('abort', cancel, { once: true })
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(signal?.reason)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
     try {
-      await query
+      await Promise.race([query, aborted])
     } catch (err) {
       if (signal?.aborted) throw signal.reason
       throw new StateDatabaseError(err)
     } finally {
-      signal?.removeEventListener('abort', cancel)
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+      // The losing sides of the race must not reject unheard.
+      query.catch(() => undefined)
+      aborted.catch(() => undefined)
     }
   }
 

@@ -1,13 +1,21 @@
 import t from 'tap'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import postgres from 'postgres'
+import { request } from 'undici'
+import { toneMp3 } from '../../simulators/mp3-tone.js'
+import { callrecMergedCouples } from '../../src/demo/callrec.js'
+import { ffprobeFormat, ffprobePackets } from '../helpers/mp3-tools.js'
+import { tempDir } from '../helpers/sox.js'
 import { startDemo } from '../helpers/demo-process.js'
 
 /*
  * `npm run demo -- --callrec` as a newcomer runs it: couples in a throw-away PostgreSQL, the servlets
- * simulated, one push run linking every CX leg; Ctrl-C stops everything, the database included.
+ * simulated, one push run linking every CX leg, the held call's link serving one MP3 of its three
+ * couples; Ctrl-C stops everything, the database included.
  */
 
-t.test('the CallREC demo pushes a link per leg (the hold joined, 1002 → 1003 → 1002 apart) and cleans up on Ctrl-C', async (t) => {
+t.test('the CallREC demo pushes a link per leg (the hold joined, 1002 → 1003 → 1002 apart) serves the held call as one MP3, and cleans up on Ctrl-C', async (t) => {
   const demo = await startDemo(t, ['--callrec'])
   const stdout = demo.stdout()
 
@@ -17,6 +25,29 @@ t.test('the CallREC demo pushes a link per leg (the hold joined, 1002 → 1003 �
   t.ok(links.every((l) => /\?sig=[A-Za-z0-9_-]{43}$/.test(l)), 'every link is signed')
   t.match(stdout, /^ {2}curl -o merged\.mp3 'http:\/\/127\.0\.0\.1:\d+\/recordings\/demo-callrec-holds%3A1001%3A[^']+'$/m)
   t.match(stdout, /^ {2}ffprobe -hide_banner merged\.mp3$/m)
+
+  // The merged recording, checked against the same couples encoded again (lamejs is deterministic).
+  const curl = /^ {2}curl -o merged\.mp3 '([^']+)'$/m.exec(stdout)
+  if (curl === null) throw new Error(`no curl line in:\n${stdout}`)
+  const res = await request(curl[1]!)
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'audio/mpeg')
+  const dir = await tempDir(t, 'cxgw-callrec-demo-')
+  const merged = join(dir, 'merged.mp3')
+  await writeFile(merged, Buffer.from(await res.body.arrayBuffer()))
+  const format = await ffprobeFormat(merged)
+  t.match(format, { codec: 'mp3', sampleRate: 8000, channels: 1 }, 'what ffprobe says: 8 kHz mono MP3')
+  const parts = await Promise.all(
+    callrecMergedCouples().map(async (c, i) => {
+      const path = join(dir, `couple-${i}.mp3`)
+      await writeFile(path, toneMp3({ seconds: c.seconds, freq: c.freq }))
+      return ffprobePackets(path)
+    })
+  )
+  const frames = await ffprobePackets(merged)
+  t.equal(frames.length, parts.flat().length, 'the frames of the three couples')
+  t.ok(frames.every((f, i) => f.data.equals(parts.flat()[i]!.data)), 'byte for byte, in order')
+  t.equal(format.durationSeconds.toFixed(3), ((frames.length * 576) / 8000).toFixed(3), 'the duration the Info frame gives')
 
   const databaseUrl = /CallREC database {2}(postgres:\/\/\S+)/.exec(stdout)?.[1]
   if (databaseUrl === undefined) throw new Error(`no database line in:\n${stdout}`)

@@ -1,15 +1,15 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { connect, createServer, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { buildApp } from '../../src/app.js'
-import { DEFAULT_CALLREC_LEGS_QUERY, loadConfig } from '../../src/config.js'
+import { DEFAULT_CALLREC_LEGS_QUERY } from '../../src/config.js'
+import { testConfig } from '../helpers/gateway-config.js'
 import { formatLegId } from '../../src/legs/leg-id.js'
 import { CallrecProvider } from '../../src/providers/eleveo/callrec/provider.js'
 import { createCallrecTables, insertCouples } from '../../simulators/callrec-db.js'
 import { startCallrecSimulator } from '../../simulators/callrec.js'
 import { startPostgres } from '../helpers/postgres.js'
-import type { Teardownable } from '../helpers/sox.js'
+import { silencingRelay } from '../helpers/silencing-relay.js'
 
 /*
  * A database host that stops answering without closing anything (SIGSTOP on every PostgreSQL process:
@@ -104,7 +104,7 @@ t.test('a frozen database: every look-up and readiness check fails with 504 inst
 
 t.test('over HTTP: a clean 504 JSON error', async (t) => {
   const app = await buildApp({
-    config: loadConfig({
+    config: testConfig({
       RECORDING_VENDOR: 'eleveo',
       ELEVEO_API: 'callrec',
       ELEVEO_BASE_URL: sim.url,
@@ -129,54 +129,8 @@ t.test('over HTTP: a clean 504 JSON error', async (t) => {
   t.match(res.value?.json(), { statusCode: 504, error: 'Gateway Timeout', message: /the database did not answer/ })
 })
 
-/**
- * A TCP relay to the database whose existing connections can be made to go silent (bytes no longer
- * relayed, nothing closed), as when the database host vanishes behind a failover; new connections
- * are relayed normally.
- */
-async function silencingRelay(t: Teardownable, target: number): Promise<{ url: string; silenceExisting(): void }> {
-  const live = new Set<[Socket, Socket]>()
-  const all = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect(target, '127.0.0.1')
-    const pair: [Socket, Socket] = [client, upstream]
-    live.add(pair)
-    all.add(client).add(upstream)
-    client.pipe(upstream)
-    upstream.pipe(client)
-    const drop = (): void => {
-      live.delete(pair)
-      client.destroy()
-      upstream.destroy()
-    }
-    client.on('error', drop).on('close', drop)
-    upstream.on('error', drop).on('close', drop)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of all) socket.destroy()
-        server.close(() => resolve())
-      })
-  )
-  const { port } = server.address() as { port: number }
-  return {
-    url: databaseUrl.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`),
-    silenceExisting() {
-      for (const [client, upstream] of live) {
-        client.unpipe(upstream)
-        upstream.unpipe(client)
-        client.pause()
-        upstream.pause()
-      }
-      live.clear()
-    }
-  }
-}
-
 t.test('connections that went silent are given up: once every pooled one is stuck, the next look-up opens new ones', async (t) => {
-  const relay = await silencingRelay(t, pg.port)
+  const relay = await silencingRelay(t, pg.port, databaseUrl)
   const p = new CallrecProvider({ ...options, databaseUrl: relay.url })
   t.teardown(() => p.close())
   // Four look-ups at once: the pool opens all four of its connections.

@@ -6,6 +6,7 @@ import { CallrecProvider, type CallrecProviderOptions } from '../../src/provider
 import { startCallrecSimulator, type CallrecRequest, type CallrecSimulator, type CallrecSimulatorOptions, type ExpiryForm } from '../../simulators/callrec.js'
 import { toneMp3 } from '../../simulators/mp3-tone.js'
 import type { Teardownable } from '../helpers/sox.js'
+import { eventually } from '../helpers/eventually.js'
 
 const USER = 'gateway'
 const PASSWORD = 'callrec-pw-93c1e0'
@@ -39,10 +40,9 @@ function provider(t: Teardownable, s: CallrecSimulator, overrides: Partial<Callr
 
 const seg = (id: string) => ({ id })
 
-/** Waits (polling, up to 10 s) until the simulator has seen the connection close; the server hears it after us. */
-async function closedEventually(request: () => CallrecRequest | undefined): Promise<boolean> {
-  for (let i = 0; i < 500 && request()?.aborted !== true; i++) await new Promise((resolve) => setTimeout(resolve, 20))
-  return request()?.aborted === true
+/** Whether the simulator sees the connection close (the server hears it after us). */
+function closedEventually(request: () => CallrecRequest | undefined): Promise<boolean> {
+  return eventually(() => request()?.aborted === true)
 }
 const servlet = (s: CallrecSimulator, name: string) => s.requests.filter((r) => r.servlet === name)
 

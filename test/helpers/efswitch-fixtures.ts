@@ -10,7 +10,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import postgres from 'postgres'
 import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import { testConfig } from './gateway-config.js'
 import { startPostgres, type TestPostgres } from './postgres.js'
 import { makeTone } from './sox.js'
 
@@ -155,7 +155,7 @@ export async function efswitchGateway(
   env: Record<string, string> = {},
   logStream?: Writable
 ): Promise<FastifyInstance> {
-  const config = loadConfig({
+  const config = testConfig({
     RECORDING_VENDOR: 'efswitch',
     EFSWITCH_DATABASE_URL: sw.databaseUrl,
     EFSWITCH_RECORDINGS_ROOT: sw.root,

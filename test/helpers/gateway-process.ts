@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { testEnv } from './gateway-config.js'
 import type { Teardownable } from './sox.js'
 
 const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
@@ -12,10 +13,18 @@ export interface GatewayProcess {
   exited(): boolean
 }
 
-/** The real gateway (src/server.ts) as a child process. */
-export function startGatewayProcess(t: Teardownable, id: string, env: Record<string, string>): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+export interface GatewayProcessOptions {
+  /** Extra node options before the entry point, e.g. `--expose-gc`. */
+  readonly nodeArgs?: readonly string[]
+  /** A command the node process is started through, e.g. `['prlimit', '--nofile=256:256']`. */
+  readonly wrapper?: readonly string[]
+}
+
+/** The real gateway (src/server.ts) as a child process, load shedding off unless `env` sets a limit (testEnv). */
+export function startGatewayProcess(t: Teardownable, id: string, env: Record<string, string>, opts: GatewayProcessOptions = {}): GatewayProcess {
+  const argv = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), '--import', 'tsx', SERVER]
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    env: { PATH: process.env.PATH ?? '', ...testEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []
@@ -32,4 +41,18 @@ export function startGatewayProcess(t: Teardownable, id: string, env: Record<str
     if (!exited()) child.kill('SIGKILL')
   })
   return { id, child, lines, exited }
+}
+
+/** The `http://127.0.0.1:<port>` the gateway logged it listens at (PORT=0); throws if it exits first. */
+export async function listeningOrigin(gw: GatewayProcess, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    for (const line of gw.lines) {
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)
+      if (m?.[1] !== undefined) return m[1]
+    }
+    if (gw.exited()) throw new Error(`gateway ${gw.id} exited before listening:\n${gw.lines.join('\n')}`)
+    if (Date.now() > deadline) throw new Error(`gateway ${gw.id} not listening after ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 }

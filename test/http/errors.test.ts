@@ -2,10 +2,11 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
 import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import { testConfig } from '../helpers/gateway-config.js'
 import { UpstreamUnavailableError } from '../../src/errors.js'
 import type { RecordingProvider } from '../../src/providers/types.js'
 import type { Teardownable } from '../helpers/sox.js'
+import { eventually } from '../helpers/eventually.js'
 
 /** A provider whose look-ups fail the way a test needs; it never reaches any audio. */
 function failingProvider(): RecordingProvider {
@@ -40,7 +41,7 @@ async function appWithLogs(t: Teardownable): Promise<{ app: Awaited<ReturnType<t
       cb()
     }
   })
-  const config = loadConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'info' })
+  const config = testConfig({ ELEVEO_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'info' })
   const app = await buildApp({ config, provider: failingProvider(), logger: { stream } })
   t.teardown(() => app.close())
   const lines = (): Record<string, unknown>[] => raw.flatMap((l) => l.trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -92,10 +93,10 @@ t.test('a client hanging up is not logged as a failure', async (t) => {
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   const ac = new AbortController()
   const pending = request(`${address}/recordings/hang:1:2:3`, { signal: ac.signal })
-  for (let i = 0; i < 100 && !lines().some((l) => l.msg === 'incoming request'); i++) await new Promise((r) => setTimeout(r, 20))
+  await eventually(() => lines().some((l) => l.msg === 'incoming request'))
   ac.abort()
   await t.rejects(pending)
-  for (let i = 0; i < 100 && !lines().some((l) => l.msg === 'request rejected'); i++) await new Promise((r) => setTimeout(r, 20))
+  await eventually(() => lines().some((l) => l.msg === 'request rejected'))
   t.match(lines().find((l) => l.msg === 'request rejected'), { level: 30, err: { code: 'GW_ERR_CLIENT_CLOSED' } })
   t.notOk(lines().some((l) => (l.level as number) >= 50), 'no error logged')
 })

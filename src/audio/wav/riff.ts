@@ -33,7 +33,10 @@ export interface WavFormat {
   byteRate: number
   blockAlign: number
   bitsPerSample: number
-  /** The raw body of the input's `fmt ` chunk, written verbatim into output headers. */
+  /**
+   * The input's `fmt ` chunk body as far as it means anything (see meaningfulFmt), written verbatim
+   * into output headers. At most 18 + 65535 bytes whatever the stored chunk's size.
+   */
   fmtBody: Buffer
   /** Extensible only: the sub-format GUID's 16 bytes as lowercase hex, else null. */
   subFormat: string | null
@@ -140,8 +143,26 @@ function parseFmt(body: Buffer): WavFormat {
     }
     subFormat = body.toString('hex', 24, 40)
   }
-  // A copy, so a layout kept in a cache does not pin the whole probe buffer in memory.
-  return { formatTag, channels, sampleRate, byteRate, blockAlign, bitsPerSample, fmtBody: Buffer.from(body), subFormat }
+  const format = { formatTag, channels, sampleRate, byteRate, blockAlign, bitsPerSample, subFormat }
+  return { ...format, fmtBody: meaningfulFmt(body, format) }
+}
+
+/**
+ * The bytes of a `fmt ` body that describe the audio, as a fresh copy (a cached layout must not pin the
+ * probe buffer): 16 (18 with a cbSize of 0) for PCM, float, A-law and µ-law; 40 for
+ * WAVE_FORMAT_EXTENSIBLE; 18 + cbSize for codecs whose parameters follow cbSize (GSM, ADPCM). Whatever
+ * a recorder pads the chunk with stays out of memory and out of the headers we write: a 600 KiB fmt
+ * chunk was copied into every served header and kept in the layout cache.
+ */
+function meaningfulFmt(body: Buffer, f: Omit<WavFormat, 'fmtBody'>): Buffer {
+  let length: number
+  if (f.formatTag === WAVE_FORMAT_EXTENSIBLE) length = 40
+  else if (isSimpleCodec({ ...f, fmtBody: body })) length = body.length >= 18 ? 18 : 16
+  else length = body.length >= 18 ? Math.min(body.length, 18 + body.readUInt16LE(16)) : body.length
+  const kept = Buffer.from(body.subarray(0, length))
+  // cbSize must count only the extension bytes kept.
+  if (length >= 18) kept.writeUInt16LE(length - 18, 16)
+  return kept
 }
 
 function usableDataLength(format: WavFormat, declared: number, dataOffset: number, fileSize: number): number {

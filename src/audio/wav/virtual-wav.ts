@@ -1,7 +1,6 @@
-import type { Readable } from 'node:stream'
 import { FormatMismatchError } from '../../errors.js'
 import type { ByteRange } from '../../recording.js'
-import { layOutParts, streamVirtualFile, type OpenSegment as OpenVirtualSegment, type VirtualFile, type VirtualPart } from '../virtual-file.js'
+import { layOutParts, streamVirtualFile, type OpenSegment as OpenVirtualSegment, type VirtualFile, type VirtualFileReadable, type VirtualPart } from '../virtual-file.js'
 import { buildWavHeader, describeFormat, isPcm, sameFormat, sampleFrames, type WavFormat, type WavLayout } from './riff.js'
 
 /*
@@ -76,6 +75,6 @@ export type OpenSegment = OpenVirtualSegment
  * The bytes [range.start, range.end] (inclusive, VIRTUAL offsets) of the virtual WAV as one Readable;
  * see streamVirtualFile for how segments are opened, cut short and aborted.
  */
-export function streamVirtualWav(v: VirtualWav, range: ByteRange, open: OpenSegment, signal?: AbortSignal): Readable {
+export function streamVirtualWav(v: VirtualWav, range: ByteRange, open: OpenSegment, signal?: AbortSignal): VirtualFileReadable {
   return streamVirtualFile(v, range, open, signal)
 }

@@ -1,5 +1,7 @@
 import postgres from 'postgres'
-import { errorCode, UpstreamError, UpstreamUnavailableError } from '../../errors.js'
+import { UpstreamUnavailableError } from '../../errors.js'
+import { DeadlinePool } from '../deadline-pool.js'
+import { postgresFailure } from '../postgres-failure.js'
 
 export interface PoolTuning {
   /** A lookup is one short query; a handful of connections serve many concurrent requests. */
@@ -46,55 +48,36 @@ export function highestParameter(query: string): number {
   return highest
 }
 
-/*
- * SQLSTATE classes that mean "the database cannot serve us right now" (try again later) rather than
- * "the query is wrong": connection exceptions, insufficient resources, operator intervention (shutdown,
- * starting up, statement timeout), system errors, and authentication or a missing database, which are
- * how a database that is being provisioned or restored looks from outside.
- */
-const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58', '28', '3D'])
-/** Errors of the client itself, raised before or instead of a server answer. */
-const CONNECTION_CODES = new Set([
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE'
-])
-
 /**
  * Finds the recording directories of a call in the switch's database (postgres.js pool, prepared
- * statement). postgres.js opens connections lazily and replaces broken ones on the next query, so after
- * an outage the next lookup reconnects by itself: nothing here needs restarting.
+ * statement, every query under the client-side deadline of a DeadlinePool). postgres.js opens
+ * connections lazily and replaces broken ones on the next query, so after an outage the next lookup
+ * reconnects by itself: nothing here needs restarting.
  */
 export class RecordPathLookup {
-  private readonly sql: postgres.Sql
-  private readonly queryTimeoutMs: number
+  private readonly pool: DeadlinePool
   private readonly passesUuid: boolean
 
   constructor(private readonly options: RecordPathLookupOptions) {
     const tuning = { ...DEFAULT_POOL_TUNING, ...options.tuning }
-    this.queryTimeoutMs = tuning.queryTimeoutMs
     this.passesUuid = highestParameter(options.pathQuery) >= 2
-    this.sql = postgres(options.databaseUrl, {
-      max: tuning.maxConnections,
-      connect_timeout: tuning.connectTimeoutS,
-      idle_timeout: tuning.idleTimeoutS,
-      prepare: true,
-      // The lookup returns text only: skipping the type catalogue saves a round trip per new connection.
-      fetch_types: false,
-      onnotice: () => {},
-      connection: {
-        application_name: 'cx-recording-gateway',
-        statement_timeout: tuning.queryTimeoutMs
-      }
+    this.pool = new DeadlinePool({
+      deadlineMs: tuning.queryTimeoutMs,
+      missed: (what) => new UpstreamUnavailableError('efswitch', `database query timed out (no answer to the ${what} within ${tuning.queryTimeoutMs} ms)`),
+      connect: () =>
+        postgres(options.databaseUrl, {
+          max: tuning.maxConnections,
+          connect_timeout: tuning.connectTimeoutS,
+          idle_timeout: tuning.idleTimeoutS,
+          prepare: true,
+          // The lookup returns text only: skipping the type catalogue saves a round trip per new connection.
+          fetch_types: false,
+          onnotice: () => {},
+          connection: {
+            application_name: 'cx-recording-gateway',
+            statement_timeout: tuning.queryTimeoutMs
+          }
+        })
     })
   }
 
@@ -105,82 +88,31 @@ export class RecordPathLookup {
    */
   async recordPaths(dialogId: string, signal?: AbortSignal): Promise<string[]> {
     const parameters = this.passesUuid ? [dialogId, uuidOrNull(dialogId)] : [dialogId]
-    const rows = await this.run(() => this.sql.unsafe(this.options.pathQuery, parameters, { prepare: true }), signal, true)
+    let rows: postgres.RowList<postgres.Row[]>
+    try {
+      rows = await this.pool.run((sql) => sql.unsafe(this.options.pathQuery, parameters, { prepare: true }), 'path query', signal)
+    } catch (err) {
+      if (err instanceof postgres.PostgresError && err.code.startsWith('22')) return []
+      throw postgresFailure(err, 'efswitch', 'recording path query')
+    }
     const paths = new Set<string>()
-    for (const row of rows ?? []) {
+    for (const row of rows) {
       const value: unknown = Object.values(row)[0]
       if (typeof value === 'string' && value !== '') paths.add(value)
     }
     return [...paths]
   }
 
-  /** `select 1`: proves a connection can be made and used. */
+  /** `select 1`: proves a connection can be made and used in time. */
   async ping(signal?: AbortSignal): Promise<void> {
-    await this.run(() => this.sql`select 1`, signal, false)
+    try {
+      await this.pool.run((sql) => sql`select 1`, 'reachability check', signal)
+    } catch (err) {
+      throw postgresFailure(err, 'efswitch', 'reachability check')
+    }
   }
 
   async close(): Promise<void> {
-    await this.sql.end({ timeout: 5 })
+    await this.pool.close()
   }
-
-  /**
-   * Runs one query under the client-side deadline, cancelling it on the server when the deadline passes
-   * or the caller aborts; null when `dataExceptionIsEmpty` and the input was rejected. The query itself
-   * is never awaited alone: a frozen server answers neither it nor the cancel request.
-   */
-  private async run(
-    makeQuery: () => postgres.PendingQuery<postgres.Row[]>,
-    signal: AbortSignal | undefined,
-    dataExceptionIsEmpty: boolean
-  ): Promise<postgres.RowList<postgres.Row[]> | null> {
-    signal?.throwIfAborted()
-    const query = makeQuery()
-    let timer: NodeJS.Timeout | undefined
-    let onAbort: (() => void) | undefined
-    let timedOut = false
-    // A timer we hold, not AbortSignal.timeout: that one can be collected before it fires (issue 14).
-    const stopped = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => {
-          timedOut = true
-          reject(new UpstreamUnavailableError('efswitch', `database query timed out (no answer within ${this.queryTimeoutMs} ms)`))
-        },
-        this.queryTimeoutMs
-      )
-      onAbort = () => reject(signal?.reason)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
-    try {
-      return await Promise.race([query, stopped])
-    } catch (err) {
-      if (signal?.aborted === true || timedOut) {
-        // Frees the pooled connection (or the queue slot) once the server listens again.
-        query.cancel()
-        throw err
-      }
-      if (dataExceptionIsEmpty && err instanceof postgres.PostgresError && err.code.startsWith('22')) return null
-      throw classify(err)
-    } finally {
-      clearTimeout(timer)
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
-    }
-  }
-}
-
-/** Maps a postgres.js error to the HTTP-facing error; messages never carry the connection URL. */
-export function classify(err: unknown): Error {
-  if (err instanceof postgres.PostgresError) {
-    if (err.code === '57014') return new UpstreamUnavailableError('efswitch', 'database query timed out')
-    if (UNAVAILABLE_CLASSES.has(err.code.slice(0, 2))) {
-      return new UpstreamUnavailableError('efswitch', `database refused the query (SQLSTATE ${err.code}: ${err.message})`)
-    }
-    // Anything else is a fault of the configured query or schema (e.g. EFSWITCH_PATH_QUERY names a
-    // column that does not exist): the upstream answered, but not with something usable.
-    return new UpstreamError('efswitch', `recording path query failed (SQLSTATE ${err.code}: ${err.message})`)
-  }
-  const code = errorCode(err)
-  if (code !== undefined && CONNECTION_CODES.has(code)) {
-    return new UpstreamUnavailableError('efswitch', `database not reachable (${code})`)
-  }
-  return err instanceof Error ? err : new Error(String(err))
 }

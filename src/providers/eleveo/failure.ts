@@ -1,4 +1,4 @@
-import { errorCode, UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError } from '../../errors.js'
+import { errorCode, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError, UpstreamUnreachableError } from '../../errors.js'
 
 const VENDOR = 'eleveo'
 
@@ -35,4 +35,14 @@ export function eleveoStatusError(what: string, status: number): Error {
 
 export function eleveoContractError(what: string, message: string): Error {
   return new UpstreamError(VENDOR, `${what}: ${message}`)
+}
+
+/** A listing or header read that was not complete within its total deadline (a trickling answer included). */
+export function eleveoDeadlineError(what: string, timeoutMs: number): Error {
+  return new UpstreamTimeoutError(VENDOR, `${what}: no complete answer within ${timeoutMs} ms`)
+}
+
+/** Every connection to Eleveo stayed in use for the whole wait: a 503, try again later. */
+export function eleveoBusyError(what: string, connections: number, waitedMs: number): Error {
+  return new UpstreamUnavailableError(VENDOR, `${what}: all ${connections} connections (ELEVEO_CONNECTIONS) stayed busy for ${waitedMs} ms`)
 }

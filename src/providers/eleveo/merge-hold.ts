@@ -24,20 +24,20 @@ function byStartThenId(a: RawLeg, b: RawLeg): number {
  */
 export function mergeHoldLegs(raw: readonly RawLeg[], toSegment: (leg: RawLeg) => SegmentRef): VendorLeg[] {
   const sorted = [...raw].sort(byStartThenId)
-  const merged: VendorLeg[] = []
-  // Per agent extension, the merged leg still open because its last part ended with HOLD.
-  const openByAgent = new Map<string, { leg: VendorLeg & { segments: SegmentRef[] }; index: number }>()
+  const merged: OpenLeg[] = []
+  // Per agent extension, the merged leg still open because its last part ended with HOLD. Parts are
+  // appended in place: copying the segment list on every join made a 20,000-part chain quadratic.
+  const openByAgent = new Map<string, OpenLeg>()
 
   for (const leg of sorted) {
     const open = openByAgent.get(leg.agentExtension)
     if (open) {
-      const joined = { ...open.leg, end: leg.end, segments: [...open.leg.segments, toSegment(leg)] }
-      merged[open.index] = joined
-      if (isHold(leg)) openByAgent.set(leg.agentExtension, { leg: joined, index: open.index })
-      else openByAgent.delete(leg.agentExtension)
+      open.segments.push(toSegment(leg))
+      open.end = leg.end
+      if (!isHold(leg)) openByAgent.delete(leg.agentExtension)
       continue
     }
-    const fresh = {
+    const fresh: OpenLeg = {
       dialogId: leg.dialogId,
       agentExtension: leg.agentExtension,
       ani: leg.ani,
@@ -46,9 +46,15 @@ export function mergeHoldLegs(raw: readonly RawLeg[], toSegment: (leg: RawLeg) =
       segments: [toSegment(leg)]
     }
     merged.push(fresh)
-    if (isHold(leg)) openByAgent.set(leg.agentExtension, { leg: fresh, index: merged.length - 1 })
+    if (isHold(leg)) openByAgent.set(leg.agentExtension, fresh)
   }
   return merged
+}
+
+/** A merged leg while parts may still be appended to it. */
+interface OpenLeg extends VendorLeg {
+  end: number | null
+  readonly segments: SegmentRef[]
 }
 
 function isHold(leg: RawLeg): boolean {

@@ -7,7 +7,9 @@ import { BodyTooLargeError, readBounded } from '../../http/read-bounded.js'
 import { parseContentRange } from '../../http/range.js'
 import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
 import type { MatchPolicy, RecordingProvider } from '../types.js'
-import { eleveoContractError, eleveoFailure, eleveoStatusError } from './failure.js'
+import { TimedAbort } from '../../http/timed-abort.js'
+import { ConnectionSlots } from './connection-slots.js'
+import { eleveoBusyError, eleveoContractError, eleveoDeadlineError, eleveoFailure, eleveoStatusError } from './failure.js'
 import { EleveoContractError, parseLegsResponse } from './legs-response.js'
 
 export interface EleveoOptions {
@@ -15,7 +17,11 @@ export interface EleveoOptions {
   readonly baseUrl: string
   readonly username: string | null
   readonly password: string | null
-  /** Connect, headers and body-idle timeout of every request. */
+  /**
+   * Connect, headers and body-idle timeout of every request; also the longest wait for a free connection
+   * (then 503), and the total deadline of a listing or header read (then 504): a trickling answer never
+   * trips an idle timeout.
+   */
   readonly timeoutMs: number
   /**
    * Upper bound of sockets to Eleveo. Every streaming client holds one while its audio flows, so this
@@ -31,6 +37,15 @@ const DEFAULT_CONNECTIONS = 256
 export const PING_DIALOG_ID = 'cx-recording-gateway-ping'
 
 type Headers = Dispatcher.ResponseData['headers']
+
+/** One request to Eleveo: its answer, and the signal to judge its failures by (aborted by the deadline or the caller). */
+interface Exchange {
+  readonly res: Dispatcher.ResponseData
+  readonly signal: AbortSignal
+}
+
+/** `whole`: the deadline runs until the body is closed (listings, header reads); `headers`: until the answer starts (audio). */
+type DeadlineScope = 'whole' | 'headers'
 
 const ignore = (): void => {}
 
@@ -62,6 +77,7 @@ export class EleveoProvider implements RecordingProvider {
   readonly #basePath: string
   readonly #auth: string | null
   readonly #timeoutMs: number
+  readonly #slots: ConnectionSlots
 
   constructor(opts: EleveoOptions) {
     const url = new URL(opts.baseUrl)
@@ -71,8 +87,9 @@ export class EleveoProvider implements RecordingProvider {
       opts.username === null
         ? null
         : `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}`
+    this.#slots = new ConnectionSlots(opts.connections ?? DEFAULT_CONNECTIONS)
     this.#pool = new Pool(url.origin, {
-      connections: opts.connections ?? DEFAULT_CONNECTIONS,
+      connections: this.#slots.size,
       connect: { timeout: opts.timeoutMs },
       headersTimeout: opts.timeoutMs,
       // Idle time between body chunks; undici does not count time spent paused by backpressure, so a
@@ -83,7 +100,7 @@ export class EleveoProvider implements RecordingProvider {
 
   async findLegs(dialogId: string, signal?: AbortSignal): Promise<VendorLeg[]> {
     const what = `recordings of dialog ${dialogId}`
-    const res = await this.#get(`/api/recordings?dialogId=${encodeURIComponent(dialogId)}`, what, signal)
+    const { res, signal: exchange } = await this.#get(`/api/recordings?dialogId=${encodeURIComponent(dialogId)}`, what, signal, 'whole')
     if (res.statusCode === 404) {
       await this.#discard(res)
       return []
@@ -92,7 +109,7 @@ export class EleveoProvider implements RecordingProvider {
       await this.#discard(res)
       throw eleveoStatusError(what, res.statusCode)
     }
-    const body = await this.#readText(res, what, signal)
+    const body = await this.#readText(res, what, exchange)
     try {
       return mergeHoldLegs(parseLegsResponse(body, dialogId), (leg) => ({ id: leg.id }))
     } catch (err) {
@@ -104,7 +121,7 @@ export class EleveoProvider implements RecordingProvider {
   async statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo> {
     if (!Number.isSafeInteger(headBytes) || headBytes < 1) throw new RangeError(`invalid head length ${headBytes}`)
     const what = `audio of recording ${segment.id}`
-    const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=0-${headBytes - 1}`)
+    const { res, signal: exchange } = await this.#get(this.#audioPath(segment), what, signal, 'whole', `bytes=0-${headBytes - 1}`)
     if (res.statusCode === 206) {
       const cr = parseContentRange(header(res.headers, 'content-range'))
       if (cr === null || cr.start !== 0 || cr.size === null) {
@@ -114,7 +131,7 @@ export class EleveoProvider implements RecordingProvider {
       // A server may answer with more than the probe asked for (up to the whole file): read only the
       // probe's worth, so memory stays bounded whatever the recording's length.
       const want = Math.min(cr.end + 1, headBytes)
-      const head = await this.#readHead(res, want, what, signal)
+      const head = await this.#readHead(res, want, what, exchange)
       if (head.length !== want) {
         throw eleveoContractError(what, `promised ${cr.end + 1} bytes, sent ${head.length}`)
       }
@@ -127,7 +144,7 @@ export class EleveoProvider implements RecordingProvider {
         throw eleveoContractError(what, 'the audio has no Content-Length, so its size is unknown')
       }
       const want = Math.min(size, headBytes)
-      const head = await this.#readHead(res, want, what, signal)
+      const head = await this.#readHead(res, want, what, exchange)
       if (head.length < want) throw eleveoContractError(what, `promised ${size} bytes, sent ${head.length}`)
       return { size, head }
     }
@@ -145,7 +162,7 @@ export class EleveoProvider implements RecordingProvider {
   async openSegment(segment: SegmentRef, range: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const what = `audio of recording ${segment.id}`
     const length = range.end - range.start + 1
-    const res = await this.#get(this.#audioPath(segment), what, signal, `bytes=${range.start}-${range.end}`)
+    const { res } = await this.#get(this.#audioPath(segment), what, signal, 'headers', `bytes=${range.start}-${range.end}`)
     if (res.statusCode === 206) {
       const cr = parseContentRange(header(res.headers, 'content-range'))
       if (cr === null || cr.start !== range.start || cr.end < range.end) {
@@ -180,7 +197,7 @@ export class EleveoProvider implements RecordingProvider {
 
   async ping(signal?: AbortSignal): Promise<void> {
     const what = 'reachability check'
-    const res = await this.#get(`/api/recordings?dialogId=${PING_DIALOG_ID}`, what, signal)
+    const { res } = await this.#get(`/api/recordings?dialogId=${PING_DIALOG_ID}`, what, signal, 'whole')
     await this.#discard(res)
     if (res.statusCode >= 500 || res.statusCode === 401 || res.statusCode === 403) {
       throw eleveoStatusError(what, res.statusCode)
@@ -195,15 +212,42 @@ export class EleveoProvider implements RecordingProvider {
     return `/api/recordings/${encodeURIComponent(segment.id)}/audio`
   }
 
-  async #get(path: string, what: string, signal: AbortSignal | undefined, range?: string): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { accept: range === undefined ? 'application/json' : 'audio/wav' }
+  /**
+   * Waits (at most timeoutMs) for a free connection, then sends the request under a deadline of
+   * timeoutMs covering the whole exchange or only its start (see DeadlineScope). The connection's slot
+   * is given back when the answer's body closes, however it ends.
+   */
+  async #get(path: string, what: string, signal: AbortSignal | undefined, scope: DeadlineScope, range?: string): Promise<Exchange> {
+    // The format follows the stored bytes (WAV or MP3), so audio requests accept either.
+    const headers: Record<string, string> = { accept: range === undefined ? 'application/json' : 'audio/wav, audio/mpeg' }
     if (this.#auth !== null) headers.authorization = this.#auth
     if (range !== undefined) headers.range = range
+
+    const wait = new TimedAbort(signal, this.#timeoutMs, () => eleveoBusyError(what, this.#slots.size, this.#timeoutMs))
+    let freeSlot: () => void
     try {
-      return await this.#pool.request({ method: 'GET', path: this.#basePath + path, headers, signal })
+      freeSlot = await this.#slots.acquire(wait.signal)
     } catch (err) {
-      throw eleveoFailure(err, what, this.#timeoutMs, signal)
+      throw wait.expired ? (wait.signal.reason as Error) : eleveoFailure(err, what, this.#timeoutMs, signal)
+    } finally {
+      wait.dispose()
     }
+
+    const deadline = new TimedAbort(signal, this.#timeoutMs, () => eleveoDeadlineError(what, this.#timeoutMs))
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.#pool.request({ method: 'GET', path: this.#basePath + path, headers, signal: deadline.signal })
+    } catch (err) {
+      deadline.dispose()
+      freeSlot()
+      throw eleveoFailure(err, what, this.#timeoutMs, deadline.signal)
+    }
+    if (scope === 'headers') deadline.stopTimer()
+    res.body.once('close', () => {
+      deadline.dispose()
+      freeSlot()
+    })
+    return { res, signal: deadline.signal }
   }
 
   /** Reads a small JSON answer whole, refusing anything implausibly large. */

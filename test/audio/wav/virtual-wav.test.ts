@@ -464,8 +464,12 @@ t.test('backpressure: a stalled reader stops the upstream', async (t) => {
   // Give the upstream every chance to run ahead; with backpressure it stays within a few buffers.
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
   t.ok(generated < 512 * 1024, `upstream paused after ${generated} of ${dataLength} bytes`)
+  // What the stream holds in its buffer has not been taken yet: bytesOut counts only what the reader got.
+  t.ok(stream.readableLength > 0, `${stream.readableLength} bytes wait in the stream`)
+  t.equal(stream.bytesOut, first.length, 'bytesOut is what the reader has taken')
   stream.resume()
   const rest = await collect(stream)
   t.equal(first.length + rest.length, v.size)
+  t.equal(stream.bytesOut, v.size)
   t.equal(generated, dataLength)
 })

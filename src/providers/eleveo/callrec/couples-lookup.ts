@@ -1,5 +1,6 @@
 import postgres from 'postgres'
 import { UpstreamTimeoutError } from '../../../errors.js'
+import { DeadlinePool } from '../../deadline-pool.js'
 import { postgresFailure } from '../../postgres-failure.js'
 import type { CoupleRow } from './couple-rows.js'
 
@@ -20,18 +21,20 @@ const ignore = (): void => {}
  * use). `timestamp without time zone` columns are taken as the text PostgreSQL prints, because
  * postgres.js would otherwise read them in this process's local zone, which need not be CallREC's.
  *
- * Every query runs against a deadline kept here, on the client: the server-side statement_timeout
- * covers a slow query, but a database host that stopped answering altogether (frozen, SIGSTOPped,
- * a half-open connection) never sends the error, and without a client-side clock the request would
- * hang for as long as the TCP connection lives.
+ * Every query runs against a client-side deadline (a DeadlinePool: a host that stopped answering
+ * never sends statement_timeout's error) and fails with a 504 when it passes.
  */
 export class CouplesLookup {
-  #sql: postgres.Sql<{ localTimestamp: string }>
+  readonly #pool: DeadlinePool<{ localTimestamp: string }>
   readonly #opts: CouplesLookupOptions
 
   constructor(opts: CouplesLookupOptions) {
     this.#opts = opts
-    this.#sql = this.#connect()
+    this.#pool = new DeadlinePool({
+      connect: () => this.#connect(),
+      deadlineMs: opts.deadlineMs,
+      missed: (what) => new UpstreamTimeoutError('eleveo', `the database did not answer the ${what} within ${opts.deadlineMs} ms`)
+    })
   }
 
   #connect(): postgres.Sql<{ localTimestamp: string }> {
@@ -55,68 +58,32 @@ export class CouplesLookup {
     })
   }
 
-  /**
-   * After a missed deadline, new queries go to a new pool. The old pool's connection may be half-open
-   * (the host froze, or failed over and its address now leads nowhere): TCP would keep it, and a pool
-   * whose every connection waits on one is useless for many minutes. Its connections are dropped; a
-   * query still running there fails, as it would have at its own deadline.
-   */
-  #replacePool(stale: postgres.Sql<{ localTimestamp: string }>): void {
-    if (this.#sql !== stale) return
-    this.#sql = this.#connect()
-    stale.end({ timeout: 0 }).catch(ignore)
-  }
-
   /** The couples whose external data `dialogKey` equals the dialogId, as rows (unvalidated). */
   async couples(dialogId: string, signal?: AbortSignal): Promise<CoupleRow[]> {
-    const sql = this.#sql
-    const query = sql.unsafe(this.#opts.legsQuery, [dialogId, this.#opts.dialogKey], { prepare: true })
-    return [...(await this.#withDeadline(sql, query, 'legs query (ELEVEO_LEGS_QUERY or the default)', signal))]
+    const what = 'legs query (ELEVEO_LEGS_QUERY or the default)'
+    const rows = await this.#run((sql) => sql.unsafe(this.#opts.legsQuery, [dialogId, this.#opts.dialogKey], { prepare: true }), what, signal)
+    return [...rows]
   }
 
   /** `select 1`: a connection can be made and used in time. */
   async ping(signal?: AbortSignal): Promise<void> {
-    const sql = this.#sql
-    await this.#withDeadline(sql, sql`select 1`, 'reachability check', signal)
+    await this.#run((sql) => sql`select 1`, 'reachability check', signal)
   }
 
   async close(): Promise<void> {
-    // A frozen server never acknowledges the goodbye: give it a moment, then drop the sockets.
-    await this.#sql.end({ timeout: 2 })
+    await this.#pool.close()
   }
 
-  async #withDeadline<T extends readonly unknown[]>(
-    pool: postgres.Sql<{ localTimestamp: string }>,
-    query: postgres.PendingQuery<T extends postgres.Row[] ? T : postgres.Row[]> & Promise<T>,
+  async #run<R extends postgres.Row[]>(
+    make: (sql: postgres.Sql<{ localTimestamp: string }>) => postgres.PendingQuery<R>,
     what: string,
     signal: AbortSignal | undefined
-  ): Promise<T> {
-    signal?.throwIfAborted()
-    const { deadlineMs } = this.#opts
-    let timer: NodeJS.Timeout | undefined
-    let onAbort: (() => void) | undefined
-    // The query may settle after we stopped waiting for it: nobody must be left to hear its rejection.
-    query.catch(ignore)
-    // No query.cancel(): postgres.js drops the promise of the cancel request it opens a connection for,
-    // so a cancel that cannot connect (the very case here) becomes an unhandled rejection. A live server
-    // ends the statement itself (statement_timeout is the same deadline); a silent one is left with its
-    // pool, which is dropped.
-    const giveUp = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.#replacePool(pool)
-        reject(new UpstreamTimeoutError('eleveo', `the database did not answer the ${what} within ${deadlineMs} ms`))
-      }, deadlineMs)
-      onAbort = () => reject(signal?.reason)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+  ): Promise<postgres.RowList<R>> {
     try {
-      return await Promise.race([query, giveUp])
+      return await this.#pool.run(make, what, signal)
     } catch (err) {
-      if (err instanceof UpstreamTimeoutError || signal?.aborted) throw err
+      if (err instanceof UpstreamTimeoutError || signal?.aborted === true) throw err
       throw postgresFailure(err, 'eleveo', `the ${what}`)
-    } finally {
-      clearTimeout(timer)
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
     }
   }
 }

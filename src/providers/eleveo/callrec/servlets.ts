@@ -1,5 +1,7 @@
 import { Pool, type Dispatcher } from 'undici'
 import { UpstreamError } from '../../../errors.js'
+import { raceAbort } from '../../../http/race-abort.js'
+import { BodyTooLargeError, readBounded } from '../../../http/read-bounded.js'
 import { eleveoFailure, eleveoStatusError } from '../failure.js'
 import { parseServletReply } from './xml-reply.js'
 
@@ -119,7 +121,7 @@ export class CallrecServlets {
         () => (this.#login = null)
       )
     }
-    return abortable(this.#login, signal)
+    return signal === undefined ? this.#login : raceAbort(this.#login, signal)
   }
 
   async #logIn(what: string): Promise<string> {
@@ -177,21 +179,12 @@ export class CallrecServlets {
   }
 
   async #readSmall(res: Dispatcher.ResponseData, what: string, signal?: AbortSignal): Promise<string> {
-    const chunks: Buffer[] = []
-    let total = 0
     try {
-      res.body.on('error', ignore)
-      // Breaking out of for-await destroys the body: an oversized answer is not downloaded further.
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        total += chunk.length
-        if (total > MAX_REPLY_BYTES) break
-        chunks.push(chunk)
-      }
+      return (await readBounded(res.body, MAX_REPLY_BYTES, res.headers['content-length'])).toString('utf8')
     } catch (err) {
+      if (err instanceof BodyTooLargeError) throw new UpstreamError('eleveo', `${what}: the reply is larger than ${MAX_REPLY_BYTES} bytes`)
       throw eleveoFailure(err, what, this.#opts.timeoutMs, signal)
     }
-    if (total > MAX_REPLY_BYTES) throw new UpstreamError('eleveo', `${what}: the reply is larger than ${MAX_REPLY_BYTES} bytes`)
-    return Buffer.concat(chunks).toString('utf8')
   }
 }
 
@@ -214,24 +207,4 @@ function isXml(res: Dispatcher.ResponseData): boolean {
 /** Error bodies are read and dropped (bounded) so the socket can be reused. */
 async function discard(res: Dispatcher.ResponseData): Promise<void> {
   await res.body.dump({ limit: 64 * 1024 }).catch(ignore)
-}
-
-/** Waits for a shared promise, giving up (without cancelling it) when this caller's signal aborts. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise
-  signal.throwIfAborted()
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      }
-    )
-  })
 }
