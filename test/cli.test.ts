@@ -20,10 +20,6 @@ import { ADMIN_TOKEN, CX_SECRETS, ELEVEO_PASSWORD, cxLeg, eleveoLeg, pushEnv, st
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
-// This file runs about twenty child processes, each compiling the CLI with tsx: on two cores shared with the rest of the suite that takes longer than the
-// 120 s every file gets by default.
-t.setTimeout(360_000)
 const CLI = join(ROOT, 'src/cli/main.ts')
 const SIGNING_KEY = 'cli-test-signing-key-0123456789'
 /** The escape character that starts terminal control sequences. */

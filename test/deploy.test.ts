@@ -27,10 +27,6 @@ import { eventually } from './helpers/eventually.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
-// This file runs a full `npm run build` of the project and a PostgreSQL: on two cores shared with the rest of the suite that takes longer than the
-// 120 s every file gets by default.
-t.setTimeout(360_000)
 const CHART = join(ROOT, 'deploy/helm/cx-recording-gateway')
 const STATE_VOLUME = '/var/lib/cx-recording-gateway'
 
