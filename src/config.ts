@@ -352,7 +352,7 @@ function recorderConfig(env: Env): RecorderConfig {
   const efswitch = {
     pathQuery: pathQuery(env),
     queryTimeoutMs: int(env, 'EFSWITCH_QUERY_TIMEOUT_MS', 5_000, 1, MAX_TIMER_MS),
-    indexMaxEntries: int(env, 'EFSWITCH_INDEX_MAX_ENTRIES', 1_000_000, 0, 100_000_000)
+    indexMaxEntries: int(env, 'EFSWITCH_INDEX_MAX_ENTRIES', 500_000, 0, 100_000_000)
   }
   const callrec = callrecSettings(env)
   switch (vendor) {

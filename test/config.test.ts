@@ -101,7 +101,7 @@ t.test('EFSwitch: query deadline, index size, and the parameters a path query ma
   }
   const defaults = efswitchOf(EFSWITCH)
   t.equal(defaults.queryTimeoutMs, 5000)
-  t.equal(defaults.indexMaxEntries, 1_000_000)
+  t.equal(defaults.indexMaxEntries, 500_000)
   t.match(defaults.pathQuery, /sip_h_X-CALL-ID' = \$1 or xml_cdr_uuid = \$2::uuid/)
   const set = efswitchOf({ ...EFSWITCH, EFSWITCH_QUERY_TIMEOUT_MS: '750', EFSWITCH_INDEX_MAX_ENTRIES: '0' })
   t.same([set.queryTimeoutMs, set.indexMaxEntries], [750, 0])

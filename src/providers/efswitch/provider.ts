@@ -24,7 +24,7 @@ export interface EfswitchProviderOptions {
   onListing?: (report: ListingReport) => void
 }
 
-export const DEFAULT_INDEX_MAX_ENTRIES = 1_000_000
+export const DEFAULT_INDEX_MAX_ENTRIES = 500_000
 
 /*
  * Files are named after the leg (agent extension and ANI included), so a CX leg may only take a file of
