@@ -109,10 +109,6 @@ export function pushEnv(cx: CxSimulator, eleveo: EleveoSimulator, stateDir: stri
     HOST: '127.0.0.1',
     PORT: '0',
     INSTANCE_ID: 'test-instance',
-    // Tests share two busy cores: a start-up (tsx compiling, c8 instrumenting, a browser or tsc beside it)
-    // can stall the event loop past the 1 s default and turn answers into 503s. Load shedding has its own
-    // tests (protection.test.ts), which set their limits explicitly.
-    MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env
   })
 }
