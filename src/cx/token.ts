@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { CxAuthError } from '../errors.js'
 import { cxRequest, excerpt } from './http.js'
-import { raceAbort } from '../http/race-abort.js'
+import { raceAbort } from '../race-abort.js'
 
 /** Where the bearer token for CX comes from. */
 export interface TokenSource {

@@ -1,3 +1,4 @@
+import { raceAbort } from '../race-abort.js'
 import postgres from 'postgres'
 import { migrate, type MigrationResult } from './migrations.js'
 import { toPendingCall } from './model.js'
@@ -273,24 +274,14 @@ export class PostgresStateStore implements StateStore {
    * poolRunner on postgres.js's cancel).
    */
   async ping(signal?: AbortSignal): Promise<void> {
-    const sql = this.#sql
-    signal?.throwIfAborted()
-    const query = sql.unsafe(SQL.ping)
-    let onAbort: (() => void) | undefined
-    const aborted = new Promise<never>((_resolve, reject) => {
-      onAbort = () => reject(signal?.reason)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    const query = this.#sql.unsafe(SQL.ping)
+    // The abandoned query must not reject unheard.
+    query.catch(() => undefined)
     try {
-      await Promise.race([query, aborted])
+      await (signal === undefined ? query : raceAbort(Promise.resolve(query), signal))
     } catch (err) {
       if (signal?.aborted) throw signal.reason
       throw new StateDatabaseError(err)
-    } finally {
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
-      // The losing sides of the race must not reject unheard.
-      query.catch(() => undefined)
-      aborted.catch(() => undefined)
     }
   }
 

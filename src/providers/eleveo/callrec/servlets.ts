@@ -1,6 +1,6 @@
 import { Pool, type Dispatcher } from 'undici'
 import { UpstreamError } from '../../../errors.js'
-import { raceAbort } from '../../../http/race-abort.js'
+import { raceAbort } from '../../../race-abort.js'
 import { BodyTooLargeError, readBounded } from '../../../http/read-bounded.js'
 import { eleveoFailure, eleveoStatusError } from '../failure.js'
 import { parseServletReply } from './xml-reply.js'
