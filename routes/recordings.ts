@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyPluginAsync } from 'fastify'
 import type { VirtualFileReadable } from '../src/audio/virtual-file.js'
 import { ClientClosedError, RangeNotSatisfiableError, TooManyStreamsError } from '../src/errors.js'
+import { markCompletionLogged } from '../src/http/completion-log.js'
 import { onSendStall } from '../src/http/send-timeout.js'
 import { contentRange, ifRangeAllows, parseRange, unsatisfiedContentRange, type RangeRequest } from '../src/http/range.js'
 import { formatLegId, parseLegId } from '../src/legs/leg-id.js'
@@ -84,6 +85,8 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       // Aborts every upstream call for this request, including look-ups before the body starts.
       const abort = new AbortController()
       let served = false
+      // 'recording served' or 'recording not served' below says what Fastify's 'request completed' would.
+      markCompletionLogged(request)
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) abort.abort(new ClientClosedError())
         // Refusals (no such leg, upstream failure, 416) get their line too, with the same fields.

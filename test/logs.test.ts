@@ -70,6 +70,15 @@ t.test('a push and signed retrievals leave JSON logs with the request facts and 
   t.match(head, { legId, vendor: 'eleveo', segments: 3, durationMs: Number }, 'HEAD is logged too')
   const refused = lines.find((l) => l.msg === 'recording not served')
   t.match(refused, { legId: unknown, vendor: 'eleveo', status: 404, segments: 0, bytes: 0, durationMs: Number }, 'a refusal has its line with the same fields')
+  // The route's closing line stands in for Fastify's 'request completed'; a request refused before the
+  // route ran (the forged signature) keeps Fastify's.
+  const routeLogged = new Set(lines.filter((l) => l.msg.startsWith('recording ')).map((l) => l.reqId))
+  t.equal(routeLogged.size, 3, 'GET, HEAD and the unknown leg each have their recording line')
+  t.notOk(lines.some((l) => l.msg === 'request completed' && routeLogged.has(l.reqId)), 'no second closing line for a recording request')
+  t.ok(
+    lines.some((l) => l.msg === 'request completed' && (l.res as { statusCode?: number } | undefined)?.statusCode === 403),
+    'the request refused for its signature has Fastify\'s closing line'
+  )
   const incoming = lines.filter((l) => l.msg === 'incoming request' && typeof (l.req as { url?: string } | undefined)?.url === 'string')
   t.ok(incoming.some((l) => (l.req as { url: string }).url.includes('sig=[REDACTED]')), 'request URLs are logged with the signature redacted')
 
