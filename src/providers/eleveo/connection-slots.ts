@@ -15,6 +15,16 @@ export class ConnectionSlots {
     this.#free = size
   }
 
+  /**
+   * A free slot's release function now, or null when every slot is taken. The common case needs no
+   * deadline, so the caller arms one (a timer and an AbortController) only when it has to wait.
+   */
+  tryAcquire(): (() => void) | null {
+    if (this.#free === 0) return null
+    this.#free--
+    return this.#releaser()
+  }
+
   /** Resolves with the slot's release function (safe to call more than once); rejects when `signal` aborts first. */
   acquire(signal: AbortSignal): Promise<() => void> {
     signal.throwIfAborted()

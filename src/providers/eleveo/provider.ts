@@ -223,15 +223,7 @@ export class EleveoProvider implements RecordingProvider {
     if (this.#auth !== null) headers.authorization = this.#auth
     if (range !== undefined) headers.range = range
 
-    const wait = new TimedAbort(signal, this.#timeoutMs, () => eleveoBusyError(what, this.#slots.size, this.#timeoutMs))
-    let freeSlot: () => void
-    try {
-      freeSlot = await this.#slots.acquire(wait.signal)
-    } catch (err) {
-      throw wait.expired ? (wait.signal.reason as Error) : eleveoFailure(err, what, this.#timeoutMs, signal)
-    } finally {
-      wait.dispose()
-    }
+    const freeSlot = (signal?.aborted !== true ? this.#slots.tryAcquire() : null) ?? (await this.#waitForSlot(what, signal))
 
     const deadline = new TimedAbort(signal, this.#timeoutMs, () => eleveoDeadlineError(what, this.#timeoutMs))
     let res: Dispatcher.ResponseData
@@ -248,6 +240,18 @@ export class EleveoProvider implements RecordingProvider {
       freeSlot()
     })
     return { res, signal: deadline.signal }
+  }
+
+  /** Every socket is in use: waits at most timeoutMs for one to be given back (then 503). */
+  async #waitForSlot(what: string, signal: AbortSignal | undefined): Promise<() => void> {
+    const wait = new TimedAbort(signal, this.#timeoutMs, () => eleveoBusyError(what, this.#slots.size, this.#timeoutMs))
+    try {
+      return await this.#slots.acquire(wait.signal)
+    } catch (err) {
+      throw wait.expired ? (wait.signal.reason as Error) : eleveoFailure(err, what, this.#timeoutMs, signal)
+    } finally {
+      wait.dispose()
+    }
   }
 
   /** Reads a small JSON answer whole, refusing anything implausibly large. */
