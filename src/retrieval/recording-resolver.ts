@@ -64,6 +64,12 @@ export class RecordingResolver {
   readonly #recheckBeyondMs: number
   readonly #maxSegments: number
   readonly #maxBytes: number
+  /**
+   * The last plan of each cached leg with the layouts it was made from: a Range request that finds the
+   * same layout objects in the cache gets the same file and ETag without planning and hashing again.
+   * Keyed by the listing's own leg objects, so it lives only as long as the cached listing.
+   */
+  readonly #planned = new WeakMap<VendorLeg, { layouts: readonly SegmentLayout[]; recording: ResolvedRecording }>()
 
   constructor(provider: RecordingProvider, opts: RecordingResolverOptions) {
     this.#provider = provider
@@ -100,12 +106,28 @@ export class RecordingResolver {
           : `No recording of agent ${key.agentExtension} with ani ${JSON.stringify(key.ani)} exists for dialogId ${key.dialogId} at ${this.#provider.name}`
       )
     }
-    const layouts = await this.#legLayouts(leg, signal)
+    const layouts = this.#cachedLayouts(leg) ?? (await this.#legLayouts(leg, signal))
+    const planned = this.#planned.get(leg)
+    if (planned !== undefined && sameLayouts(planned.layouts, layouts)) return planned.recording
     const audio = planLegAudio(layouts)
     if (audio.file.size > this.#maxBytes) {
       throw new RecordingTooLargeError(this.#provider.name, `the merged recording would be ${audio.file.size} bytes, more than MAX_RECORDING_BYTES (${this.#maxBytes})`)
     }
-    return { leg, ...audio, etag: entityTag(this.#provider.name, leg.segments, layouts, audio.file) }
+    const recording: ResolvedRecording = { leg, ...audio, etag: entityTag(this.#provider.name, leg.segments, layouts, audio.file) }
+    this.#planned.set(leg, { layouts, recording })
+    return recording
+  }
+
+  /** Every segment's layout when all are cached (a player seeking through a leg), else null. */
+  #cachedLayouts(leg: VendorLeg): SegmentLayout[] | null {
+    if (this.#layouts === null || leg.segments.length > this.#maxSegments) return null
+    const layouts: SegmentLayout[] = []
+    for (const segment of leg.segments) {
+      const layout = this.#layouts.get(segment.id)
+      if (layout === undefined) return null
+      layouts.push(layout)
+    }
+    return layouts
   }
 
   #closest(legs: readonly VendorLeg[], key: LegKey): VendorLeg | undefined {
@@ -176,6 +198,10 @@ export class RecordingResolver {
     this.#layouts?.set(segment.id, layout)
     return layout
   }
+}
+
+function sameLayouts(a: readonly SegmentLayout[], b: readonly SegmentLayout[]): boolean {
+  return a.length === b.length && a.every((layout, i) => layout === b[i])
 }
 
 function entityTag(vendor: string, segments: readonly SegmentRef[], layouts: readonly SegmentLayout[], file: VirtualFile): string {
