@@ -109,6 +109,8 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
   #next = 0
   #pushed = 0
   #opening = false
+  /** The first segment's upstream, asked for at construction (see the constructor); taken by its #startSegment. */
+  #early: { piece: Piece; upstream: Promise<Upstream> } | null = null
   #current: { upstream: Upstream; piece: Extract<Piece, { kind: 'segment' }>; received: number; detach: () => void } | null = null
 
   constructor(pieces: Piece[], open: OpenSegment, signal: AbortSignal | undefined) {
@@ -118,8 +120,21 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
     this.#outerSignal = signal
     this.#onOuterAbort = () => this.destroy(abortReason(signal))
     // Destroyed right away (the error is emitted on a later tick) so that no segment is ever opened.
-    if (signal?.aborted) this.destroy(abortReason(signal))
-    else signal?.addEventListener('abort', this.#onOuterAbort, { once: true })
+    if (signal?.aborted) {
+      this.destroy(abortReason(signal))
+      return
+    }
+    signal?.addEventListener('abort', this.#onOuterAbort, { once: true })
+    // The request for the first segment (after the prefix, if any) goes out now, not at the consumer's
+    // first read: it then travels while the response headers are made (a Range request's first byte
+    // comes sooner). Its bytes still flow only when read, so backpressure is unchanged.
+    const first = pieces[0]?.kind === 'bytes' ? pieces[1] : pieces[0]
+    if (first?.kind === 'segment') {
+      const upstream = this.#request(first)
+      // Settled by #startSegment, or discarded by _destroy; never an unheard rejection meanwhile.
+      upstream.catch(noop)
+      this.#early = { piece: first, upstream }
+    }
   }
 
   get bytesOut(): number {
@@ -137,6 +152,8 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
     this.#current?.detach()
     this.#current = null
     this.#abort.abort(error ?? STREAM_CLOSED)
+    this.#early?.upstream.then(discard, noop)
+    this.#early = null
     for (const upstream of this.#live) discard(upstream)
     this.#live.clear()
     callback(error)
@@ -175,8 +192,10 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
 
   #startSegment(piece: Extract<Piece, { kind: 'segment' }>, lead: Buffer | null = null): void {
     this.#opening = true
-    // new Promise() also turns a synchronous throw of `open` into a rejection.
-    new Promise<Upstream>((resolve) => resolve(this.#open(piece.index, piece.range, this.#abort.signal))).then(
+    const early = this.#early?.piece === piece ? this.#early.upstream : null
+    this.#early = null
+    const opened = early ?? this.#request(piece)
+    opened.then(
       (upstream) => {
         this.#opening = false
         if (this.destroyed) return discard(upstream)
@@ -188,6 +207,11 @@ class VirtualFileStream extends Readable implements VirtualFileReadable {
         if (!this.destroyed) this.destroy(error instanceof Error ? error : new Error(String(error)))
       }
     )
+  }
+
+  /** Opens a segment's bytes; new Promise() also turns a synchronous throw of `open` into a rejection. */
+  #request(piece: Extract<Piece, { kind: 'segment' }>): Promise<Upstream> {
+    return new Promise<Upstream>((resolve) => resolve(this.#open(piece.index, piece.range, this.#abort.signal)))
   }
 
   #attach(upstream: Upstream, piece: Extract<Piece, { kind: 'segment' }>): void {
@@ -272,7 +296,8 @@ function abortReason(signal: AbortSignal | undefined): Error {
 
 /**
  * The bytes [range.start, range.end] (inclusive, VIRTUAL offsets) of the virtual file as one Readable.
- * Segments are opened one after another, only when the consumer wants their bytes. A segment that
+ * Segments are opened one after another, when the consumer wants their bytes; only the first one is
+ * asked for at once, so that its answer is on its way while the consumer gets ready. A segment that
  * delivers fewer bytes than expected, or fails, destroys the stream with an error; destroying the
  * stream (or aborting `signal`) aborts the signal given to `open` and destroys the open upstream.
  */
