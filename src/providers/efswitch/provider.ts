@@ -26,6 +26,15 @@ export interface EfswitchProviderOptions {
 
 export const DEFAULT_INDEX_MAX_ENTRIES = 500_000
 
+/**
+ * Bytes per read of a recording file. Every read is a round trip to libuv's thread pool, and that
+ * hand-off, not the copying, is what a relayed file costs: Node's default 64 KiB chunks made the
+ * EFSwitch relay spend ~2 CPU-s per GB, 256 KiB about half of that (bench: relay, EFSwitch row).
+ * Memory per stream stays bounded: a client that stops reading holds at most three chunks (one read
+ * ahead by the file stream, one in the virtual file's buffer, one in the socket's), 768 KiB.
+ */
+export const FILE_CHUNK_BYTES = 256 * 1024
+
 /*
  * Files are named after the leg (agent extension and ANI included), so a CX leg may only take a file of
  * its own identity; then the closest start wins however far, since the switch stamps the bridge time
@@ -155,7 +164,7 @@ export class EfswitchProvider implements RecordingProvider {
       await handle.close()
       throw signal.reason
     }
-    const stream = createReadStream('', { fd: handle, start: range.start, end: range.end, autoClose: true })
+    const stream = createReadStream('', { fd: handle, start: range.start, end: range.end, autoClose: true, highWaterMark: FILE_CHUNK_BYTES })
     return signal ? addAbortSignal(signal, stream) : stream
   }
 
