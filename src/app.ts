@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import errorsPlugin from '../plugins/errors.js'
 import metricsPlugin from '../plugins/metrics.js'
 import protectionPlugin from '../plugins/protection.js'
@@ -50,6 +50,14 @@ function loggerOptions(config: Config, logger: BuildAppOptions['logger']): Fasti
   }
 }
 
+/** Fastify's request lines, except a successful 'request completed' where the route wrote its own closing line. */
+class RouteAwareLogController extends LogController {
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (error == null && completionLoggedByRoute(request)) return
+    super.requestCompleted(error, request, reply, metadata)
+  }
+}
+
 /** Fastify's types lack the hop-count form its runtime accepts; a function says the same. */
 function trustProxyOption(v: Config['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
   return typeof v === 'number' ? (_address, hop) => hop < v : v
@@ -63,8 +71,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const { config } = opts
   const app = Fastify({
     logger: loggerOptions(config, opts.logger),
-    // 'incoming request' always; 'request completed' unless the route wrote its own closing line.
-    disableRequestLogging: completionLoggedByRoute,
+    logController: new RouteAwareLogController(),
     // Only the request has to arrive within this; streaming a long recording out is not limited by it.
     requestTimeout: 30_000,
     // No route takes large bodies; admin calls are small JSON documents.
