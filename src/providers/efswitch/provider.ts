@@ -1,6 +1,7 @@
-import { createReadStream } from 'node:fs'
+import { createReadStream, read as readCallback } from 'node:fs'
 import { basename } from 'node:path'
 import { addAbortSignal, type Readable } from 'node:stream'
+import { promisify } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import { UpstreamError } from '../../errors.js'
 import type { ByteRange, SegmentInfo, SegmentRef, VendorLeg } from '../../recording.js'
@@ -8,7 +9,7 @@ import type { MatchPolicy, RecordingProvider } from '../types.js'
 import { DirectoryIndex, type ListingReport } from './directory-index.js'
 import { RecordPathLookup, type PoolTuning } from './record-path-lookup.js'
 import { parseRecordingFileName, sameDialogId, type RecordingFormat } from './recording-file-name.js'
-import { RecordingsRoot } from './recordings-root.js'
+import { closeFile, RecordingsRoot } from './recordings-root.js'
 
 export type EfswitchLog = Pick<FastifyBaseLogger, 'warn' | 'debug'>
 
@@ -34,6 +35,8 @@ export const DEFAULT_INDEX_MAX_ENTRIES = 500_000
  * ahead by the file stream, one in the virtual file's buffer, one in the socket's), 768 KiB.
  */
 export const FILE_CHUNK_BYTES = 256 * 1024
+
+const read = promisify(readCallback)
 
 /*
  * Files are named after the leg (agent extension and ANI included), so a CX leg may only take a file of
@@ -134,18 +137,18 @@ export class EfswitchProvider implements RecordingProvider {
   async statSegment(segment: SegmentRef, headBytes: number, signal?: AbortSignal): Promise<SegmentInfo> {
     if (!Number.isSafeInteger(headBytes) || headBytes < 1) throw new RangeError(`invalid head length ${headBytes}`)
     signal?.throwIfAborted()
-    const { handle, size } = await this.root.openFile(segment.id)
+    const { fd, size } = await this.root.openFile(segment.id)
     try {
       const head = Buffer.alloc(Math.min(headBytes, size))
       let filled = 0
       while (filled < head.length) {
-        const { bytesRead } = await handle.read(head, filled, head.length - filled, filled)
+        const { bytesRead } = await read(fd, head, filled, head.length - filled, filled)
         if (bytesRead === 0) break
         filled += bytesRead
       }
       return { size, head: head.subarray(0, filled) }
     } finally {
-      await handle.close()
+      await closeFile(fd)
     }
   }
 
@@ -154,17 +157,18 @@ export class EfswitchProvider implements RecordingProvider {
     if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
       throw new RangeError(`invalid byte range ${range.start}-${range.end}`)
     }
-    const { handle, size } = await this.root.openFile(segment.id)
+    const { fd, size } = await this.root.openFile(segment.id)
     if (range.end >= size) {
-      await handle.close()
+      await closeFile(fd)
       // The caller sized the response from statSegment: a shorter file now would end the body early.
       throw new UpstreamError('efswitch', 'recording file changed while it was being read')
     }
     if (signal?.aborted) {
-      await handle.close()
+      await closeFile(fd)
       throw signal.reason
     }
-    const stream = createReadStream('', { fd: handle, start: range.start, end: range.end, autoClose: true, highWaterMark: FILE_CHUNK_BYTES })
+    // The stream owns the descriptor from here: it closes it when it ends or is destroyed.
+    const stream = createReadStream('', { fd, start: range.start, end: range.end, autoClose: true, highWaterMark: FILE_CHUNK_BYTES })
     return signal ? addAbortSignal(signal, stream) : stream
   }
 
