@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
-import { bareProxy, type BarePlan } from './bare-proxy.js'
+import { bareProxy, bareUndiciProxy, type BarePlan } from './bare-proxy.js'
 import { BENCH_PASSWORD, BENCH_USER } from './common.js'
 
 /*
@@ -9,6 +9,7 @@ import { BENCH_PASSWORD, BENCH_USER } from './common.js'
  * gateway itself runs as `node dist/src/server.js`, see common.ts):
  *   sim   <legs.json> <latencyMs>                     the Eleveo simulator
  *   bare  <plan.json> <upstreamUrl> <authorization>   the baseline proxy (bare-proxy.ts)
+ *   bare-undici  (the same arguments)                  the second baseline, on undici (bare-proxy.ts)
  * Each sends `{ url }` to the parent over IPC once it listens, answers `bench:cpu` with its own
  * process.cpuUsage(), and exits when the parent disconnects.
  */
@@ -29,15 +30,22 @@ async function sim(legsFile: string, latencyMs: string): Promise<void> {
   ready(s.url)
 }
 
-async function bare(planFile: string, upstreamUrl: string, authorization: string): Promise<void> {
+async function bare(planFile: string, upstreamUrl: string, authorization: string, make = bareProxy): Promise<void> {
   const plans = JSON.parse(await readFile(planFile, 'utf8')) as Record<string, BarePlan>
-  const server = bareProxy(plans, upstreamUrl, authorization)
+  const server = make(plans, upstreamUrl, authorization)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   ready(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
 }
 
 const [mode, a = '', b = '', c = ''] = process.argv.slice(2)
-const run = mode === 'sim' ? sim(a, b) : mode === 'bare' ? bare(a, b, c) : Promise.reject(new Error(`unknown mode ${mode}`))
+const run =
+  mode === 'sim'
+    ? sim(a, b)
+    : mode === 'bare'
+      ? bare(a, b, c)
+      : mode === 'bare-undici'
+        ? bare(a, b, c, bareUndiciProxy)
+        : Promise.reject(new Error(`unknown mode ${mode}`))
 run.catch((err: unknown) => {
   console.error(err)
   process.exit(1)

@@ -34,7 +34,7 @@ export interface Child {
 }
 
 /** Starts `bench/child.ts <mode> ...args` (simulator or bare proxy) in its own Node process and waits until it listens. */
-export async function startChild(mode: 'sim' | 'bare', args: string[], nodeArgs: string[] = []): Promise<Measured> {
+export async function startChild(mode: 'sim' | 'bare' | 'bare-undici', args: string[], nodeArgs: string[] = []): Promise<Measured> {
   const script = fileURLToPath(new URL('./child.ts', import.meta.url))
   const proc = track(fork(script, [mode, ...args], { execArgv: [...nodeArgs, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   const url = await new Promise<string>((resolve, reject) => {

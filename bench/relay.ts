@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Agent } from 'undici'
-import { download, median, row, type Measured } from './common.js'
+import { download, median, row, startChild, type Measured } from './common.js'
 import { startEfswitchRow } from './efswitch-rig.js'
 import { BARE_PATHS, getRig, LATENCY_MS, legId } from './rig.js'
 
@@ -28,22 +28,33 @@ export interface RelayVariant {
   gatewayUrl: string
   bare: Measured
   bareUrl: string
+  /** A second baseline measured in the same rounds: the bare proxy on undici (bare-proxy.ts). */
+  undiciBare?: { proc: Measured; url: string }
+  /** The simulator behind both, whose CPU is reported beside (is it the bottleneck?). */
+  upstream?: Measured
 }
 
 interface Round {
   bytes: number
   ms: number
   cpuSeconds: number
+  /** CPU seconds the upstream (the simulator) spent in the round, when it is measured. */
+  upstreamCpuSeconds: number
 }
 
-async function round(url: string, proc: Measured): Promise<Round> {
-  const cpu0 = await proc.cpuSeconds()
+async function round(url: string, proc: Measured, upstream?: Measured): Promise<Round> {
+  const [cpu0, up0] = [await proc.cpuSeconds(), (await upstream?.cpuSeconds()) ?? 0]
   const t0 = performance.now()
   const sizes = await Promise.all(Array.from({ length: PARALLEL }, () => download(url, agent)))
   const ms = performance.now() - t0
   const cpuSeconds = (await proc.cpuSeconds()) - cpu0
-  return { bytes: sizes.reduce((a, b) => a + b, 0), ms, cpuSeconds }
+  const upstreamCpuSeconds = ((await upstream?.cpuSeconds()) ?? 0) - up0
+  return { bytes: sizes.reduce((a, b) => a + b, 0), ms, cpuSeconds, upstreamCpuSeconds }
 }
+
+/** Share of one core the upstream was busy during the rounds: near 1 it, not the proxy, sets the pace. */
+const upstreamBusy = (rounds: readonly Round[]): number =>
+  rounds.reduce((s, r) => s + r.upstreamCpuSeconds, 0) / (rounds.reduce((s, r) => s + r.ms, 0) / 1000)
 
 const mbps = (r: Round): number => r.bytes / 1024 / 1024 / (r.ms / 1000)
 const cpuPerGb = (rounds: readonly Round[]): number =>
@@ -54,19 +65,26 @@ export async function relayVariant(v: RelayVariant): Promise<void> {
   const [g, b] = [createHash('sha256'), createHash('sha256')]
   const size = await download(v.gatewayUrl, agent, g)
   await download(v.bareUrl, agent, b)
-  if (g.digest('hex') !== b.digest('hex')) throw new Error(`${v.label}: the gateway and the bare proxy sent different bytes`)
+  const digest = g.digest('hex')
+  if (digest !== b.digest('hex')) throw new Error(`${v.label}: the gateway and the bare proxy sent different bytes`)
+  if (v.undiciBare !== undefined) {
+    const u = createHash('sha256')
+    await download(v.undiciBare.url, agent, u)
+    if (u.digest('hex') !== digest) throw new Error(`${v.label}: the gateway and the undici bare proxy sent different bytes`)
+  }
 
   const gw: Round[] = []
   const bare: Round[] = []
+  const undici: Round[] = []
+  const turns: (() => Promise<void>)[] = [
+    async () => void gw.push(await round(v.gatewayUrl, v.gateway, v.upstream)),
+    async () => void bare.push(await round(v.bareUrl, v.bare, v.upstream))
+  ]
+  const second = v.undiciBare
+  if (second !== undefined) turns.push(async () => void undici.push(await round(second.url, second.proc, v.upstream)))
   for (let i = 0; i < ROUNDS; i++) {
-    // Alternate which goes first, so neither always runs right after the other's GC or socket churn.
-    if (i % 2 === 0) {
-      gw.push(await round(v.gatewayUrl, v.gateway))
-      bare.push(await round(v.bareUrl, v.bare))
-    } else {
-      bare.push(await round(v.bareUrl, v.bare))
-      gw.push(await round(v.gatewayUrl, v.gateway))
-    }
+    // Alternate the order, so none always runs right after another's GC or socket churn.
+    for (const turn of i % 2 === 0 ? turns : [...turns].reverse()) await turn()
   }
   const gm = median(gw.map(mbps))
   const bm = median(bare.map(mbps))
@@ -79,27 +97,45 @@ export async function relayVariant(v: RelayVariant): Promise<void> {
   const gc = cpuPerGb(gw)
   const bc = cpuPerGb(bare)
   row('CPU seconds per GB relayed', gc.toFixed(2), `bare proxy ${bc.toFixed(2)}`, gc / bc, 'beside the bare proxy', null)
+  if (v.upstream !== undefined) {
+    const [ug, ub] = [upstreamBusy(gw), upstreamBusy(bare)]
+    row('  simulator busy (share of a core)', ug.toFixed(2), `bare proxy rounds ${ub.toFixed(2)}`, ug / ub, 'below 1: not the bottleneck', ug < 0.9 && ub < 0.9)
+  }
+  if (undici.length > 0) {
+    const um = median(undici.map(mbps))
+    row('  the same, vs bare proxy on undici', gm.toFixed(0), `undici proxy ${um.toFixed(0)}`, gm / um, 'second baseline', null)
+    const uc = cpuPerGb(undici)
+    row('  CPU s/GB, vs bare proxy on undici', gc.toFixed(2), `undici proxy ${uc.toFixed(2)}`, gc / uc, 'second baseline', null)
+  }
 }
 
 export async function runRelayBench(): Promise<void> {
   const rig = await getRig()
+  const undiciBare = await startChild('bare-undici', rig.bareArgs)
   const variants: RelayVariant[] = [
     {
       label: `WAV leg, Eleveo (${LATENCY_MS} ms per answer), 3 x 20 min`,
       gateway: rig.gateway,
       gatewayUrl: `${rig.gateway.url}/recordings/${legId(0)}`,
       bare: rig.bare,
-      bareUrl: `${rig.bare.url}${BARE_PATHS.wav}`
+      bareUrl: `${rig.bare.url}${BARE_PATHS.wav}`,
+      undiciBare: { proc: undiciBare, url: `${undiciBare.url}${BARE_PATHS.wav}` },
+      upstream: rig.sim
     },
     {
       label: `MP3 leg (32 kbit/s), Eleveo (${LATENCY_MS} ms per answer), 3 x 20 min`,
       gateway: rig.gateway,
       gatewayUrl: `${rig.gateway.url}/recordings/${legId(0, 'm')}`,
       bare: rig.bare,
-      bareUrl: `${rig.bare.url}${BARE_PATHS.mp3}`
+      bareUrl: `${rig.bare.url}${BARE_PATHS.mp3}`,
+      upstream: rig.sim
     }
   ]
-  for (const v of variants) await relayVariant(v)
+  try {
+    for (const v of variants) await relayVariant(v)
+  } finally {
+    await undiciBare.stop()
+  }
   const efswitch = await startEfswitchRow(rig.dir)
   try {
     await relayVariant({ label: 'WAV leg, EFSwitch (file on disk), 60 min', ...efswitch })
