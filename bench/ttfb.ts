@@ -1,13 +1,18 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { parseWavLayout } from '../src/audio/wav/riff.js'
-import { BENCH_AUTH, median, row } from './common.js'
+import type { BarePlan } from './bare-proxy.js'
+import { BENCH_AUTH, median, row, startChild } from './common.js'
 import { CALLS, getRig, LATENCY_MS, legId, segmentId, type Rig } from './rig.js'
 
 /*
  * Time to first byte of a ranged request (64 KiB in the middle of the second segment, as a player seeking
  * sends), through the gateway and done by hand against the simulator, alternating, median of RUNS:
  * - warm: the gateway has looked the call up before; the baseline is the one direct segment request;
+ * - beside warm, the same 64 KiB through the bare proxy (bare-proxy.ts: one ranged http.get piped into
+ *   the response): what any proxy in front of the simulator adds, the floor for the warm ratio;
  * - cold: a call the gateway has never seen, so it must list the call's legs and read every segment's
  *   header before it can map the range; the baseline does the same by hand, the least any client could:
  *   the listing, then the three header reads in parallel, then the direct segment request.
@@ -77,21 +82,49 @@ export async function runTtfbBench(): Promise<void> {
   const directStart = seg1.dataOffset + half
   const directHeaders = { authorization: BENCH_AUTH, range: `bytes=${directStart}-${directStart + RANGE_BYTES - 1}` }
 
+  // The bare proxy relays exactly the direct request's bytes: no prefix, one segment range.
+  const barePlan: BarePlan = {
+    contentType: 'audio/wav',
+    prefix: '',
+    suffix: '',
+    size: RANGE_BYTES,
+    segments: [{ path: `/api/recordings/${segmentId(0, 1)}/audio`, start: directStart, end: directStart + RANGE_BYTES - 1 }]
+  }
+  const planFile = join(rig.dir, 'bare-ttfb.json')
+  await writeFile(planFile, JSON.stringify({ '/range': barePlan }))
+  const bare = await startChild('bare', [planFile, rig.sim.url, BENCH_AUTH])
+  try {
+    await measure(rig, bare.url, { gatewayRange, directHeaders, virtualStart })
+  } finally {
+    await bare.stop()
+  }
+}
+
+async function measure(
+  rig: Rig,
+  bareUrl: string,
+  req: { gatewayRange: Record<string, string>; directHeaders: Record<string, string>; virtualStart: number }
+): Promise<void> {
+  const { gatewayRange, directHeaders, virtualStart } = req
   const direct: number[] = []
   const warm: number[] = []
+  const bare: number[] = []
   const hand: number[] = []
   const cold: number[] = []
   // Calls 1.. are left for cold requests: nothing else asks the rig's gateway for them.
   if (RUNS * 2 + 1 > CALLS) throw new Error(`BENCH_TTFB_RUNS ${RUNS} needs more than the ${CALLS} calls of the rig`)
   await firstByte(`${rig.gateway.url}/recordings/${legId(0)}`, gatewayRange, 206)
+  await firstByte(`${bareUrl}/range`, {}, 200)
   for (let i = 0; i < RUNS; i++) {
     direct.push(await firstByte(`${rig.sim.url}/api/recordings/${segmentId(0, 1)}/audio`, directHeaders, 206))
     warm.push(await firstByte(`${rig.gateway.url}/recordings/${legId(0)}`, gatewayRange, 206))
+    bare.push(await firstByte(`${bareUrl}/range`, {}, 200))
     hand.push(await byHand(rig, 1 + RUNS + i, virtualStart))
     cold.push(await firstByte(`${rig.gateway.url}/recordings/${legId(1 + i)}`, gatewayRange, 206))
   }
-  const [d, w, h, c] = [direct, warm, hand, cold].map(median) as [number, number, number, number]
+  const [d, w, b, h, c] = [direct, warm, bare, hand, cold].map(median) as [number, number, number, number, number]
   console.log(`TTFB of a 64 KiB range in the middle of a 3-segment WAV leg, ${LATENCY_MS} ms upstream latency, median of ${RUNS} alternating`)
   row('warm TTFB (ms)', w.toFixed(2), `direct segment ${d.toFixed(2)}`, w / d, '<= 1.1', w / d <= 1.1)
+  row('  the same bytes, bare proxy (ms)', b.toFixed(2), `direct segment ${d.toFixed(2)}`, b / d, 'none: any proxy adds this', null)
   row('cold TTFB (ms)', c.toFixed(2), `look-up by hand ${h.toFixed(2)}`, c / h, '<= 1.1', c / h <= 1.1)
 }
