@@ -124,6 +124,9 @@ const recordingsRoutes: FastifyPluginAsync = async (app) => {
       let body: VirtualFileReadable | null = null
       served = true
       reply.raw.once('close', () => {
+        // The stream asks for its first segment as soon as it is made: whatever became of the reply,
+        // it and its upstream request end with the response (after a complete response it has ended already).
+        if (body !== null && !body.destroyed) body.destroy()
         // Counted by the stream itself: a 'data' listener here would be a second call on every chunk.
         const sent = body?.bytesOut ?? 0
         if (sent > 0) app.metrics.bytesStreamed.inc({ vendor: app.provider.name }, sent)
