@@ -441,6 +441,28 @@ t.test('segments are opened lazily, one after another', async (t) => {
   t.equal(received, v.size)
 })
 
+t.test('the first segment is asked for at once, its bytes flow only when read, and a stream never read discards it', async (t) => {
+  const { v } = await twoSegments()
+  const ups: PassThrough[] = []
+  const signals: AbortSignal[] = []
+  const open: OpenSegment = async (_index, _range, signal) => {
+    signals.push(signal)
+    const up = new PassThrough()
+    ups.push(up)
+    return up
+  }
+  const stream = streamVirtualWav(v, { start: 0, end: v.size - 1 }, open)
+  t.equal(ups.length, 1, 'the request for segment 1 left when the stream was made')
+  ups[0]!.write(Buffer.alloc(100, 1))
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(stream.readableLength, 0, 'nothing (not even the header) is pushed before the first read')
+  t.equal(ups[0]!.readableLength, 100, 'the upstream is not read before the stream is')
+  stream.destroy()
+  await until(() => ups[0]!.destroyed, 'the early upstream to be destroyed')
+  t.ok(signals[0]!.aborted, 'its request is aborted with the stream')
+  t.equal(ups.length, 1, 'segment 2 was never asked for')
+})
+
 t.test('backpressure: a stalled reader stops the upstream', async (t) => {
   const pcm = await toneSegment({ samples: 10 })
   const dataLength = 16 * 1024 * 1024
