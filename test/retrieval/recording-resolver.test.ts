@@ -18,7 +18,8 @@ const PCM: WavFormat = {
   byteRate: 16000,
   blockAlign: 2,
   bitsPerSample: 16,
-  fmtBody: Buffer.from([1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0])
+  fmtBody: Buffer.from([1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0]),
+  subFormat: null
 }
 
 /** Two segments whose data lengths the test changes; counts the header reads. */

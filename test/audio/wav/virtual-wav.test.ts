@@ -263,6 +263,19 @@ t.test('ranges outside the file are refused', async (t) => {
 })
 
 /** A two-segment plan over sox files, for the failure tests. */
+/** An opener handing out PassThrough upstreams for the test to write into, and the signals it was given. */
+function passThroughOpener(): { open: OpenSegment; ups: PassThrough[]; signals: AbortSignal[] } {
+  const ups: PassThrough[] = []
+  const signals: AbortSignal[] = []
+  const open: OpenSegment = async (_index, _range, signal) => {
+    signals.push(signal)
+    const up = new PassThrough()
+    ups.push(up)
+    return up
+  }
+  return { open, ups, signals }
+}
+
 async function twoSegments(): Promise<{ segments: Segment[]; v: VirtualWav; full: Buffer }> {
   const segments = [await toneSegment({ samples: 4000, freq: 300 }), await toneSegment({ samples: 4000, freq: 500 })]
   const v = planVirtualWav(segments.map((s) => s.layout))
@@ -346,14 +359,7 @@ t.test('surplus upstream bytes are ignored and the upstream stopped', async (t) 
 
 t.test('destroying the output aborts the open signal and destroys the upstream', async (t) => {
   const { v } = await twoSegments()
-  const signals: AbortSignal[] = []
-  const ups: PassThrough[] = []
-  const open: OpenSegment = async (_index, _range, signal) => {
-    signals.push(signal)
-    const up = new PassThrough()
-    ups.push(up)
-    return up
-  }
+  const { open, ups, signals } = passThroughOpener()
   const stream = streamVirtualWav(v, { start: 0, end: v.size - 1 }, open)
   let received = 0
   stream.on('data', (chunk: Buffer) => (received += chunk.length))
@@ -385,14 +391,7 @@ t.test('destroying the output aborts the open signal and destroys the upstream',
 
 t.test('the outer signal aborts everything', async (t) => {
   const { v } = await twoSegments()
-  const ups: PassThrough[] = []
-  const signals: AbortSignal[] = []
-  const open: OpenSegment = async (_index, _range, signal) => {
-    signals.push(signal)
-    const up = new PassThrough()
-    ups.push(up)
-    return up
-  }
+  const { open, ups, signals } = passThroughOpener()
   const outer = new AbortController()
   const stream = streamVirtualWav(v, { start: 0, end: v.size - 1 }, open, outer.signal)
   const failed = new Promise<Error>((resolve) => stream.on('error', resolve))
@@ -443,14 +442,7 @@ t.test('segments are opened lazily, one after another', async (t) => {
 
 t.test('the first segment is asked for at once, its bytes flow only when read, and a stream never read discards it', async (t) => {
   const { v } = await twoSegments()
-  const ups: PassThrough[] = []
-  const signals: AbortSignal[] = []
-  const open: OpenSegment = async (_index, _range, signal) => {
-    signals.push(signal)
-    const up = new PassThrough()
-    ups.push(up)
-    return up
-  }
+  const { open, ups, signals } = passThroughOpener()
   const stream = streamVirtualWav(v, { start: 0, end: v.size - 1 }, open)
   t.equal(ups.length, 1, 'the request for segment 1 left when the stream was made')
   ups[0]!.write(Buffer.alloc(100, 1))
