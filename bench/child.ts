@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { startEleveoSimulator, type SimEleveoLeg } from '../simulators/eleveo.js'
-import { bareProxy, bareUndiciProxy, type BarePlan } from './bare-proxy.js'
+import { bareProxy, type BarePlan } from './bare-proxy.js'
 import { BENCH_PASSWORD, BENCH_USER } from './common.js'
 
 /*
@@ -9,7 +9,7 @@ import { BENCH_PASSWORD, BENCH_USER } from './common.js'
  * gateway itself runs as `node dist/src/server.js`, see common.ts):
  *   sim   <legs.json> <latencyMs>                     the Eleveo simulator
  *   bare  <plan.json> <upstreamUrl> <authorization>   the baseline proxy (bare-proxy.ts)
- *   bare-undici  (the same arguments)                  the second baseline, on undici (bare-proxy.ts)
+ *   bare-undici  (the same arguments)                  the second baseline, on undici (bare-undici-proxy.ts)
  * Each sends `{ url }` to the parent over IPC once it listens, answers `bench:cpu` with its own
  * process.cpuUsage(), and exits when the parent disconnects.
  */
@@ -44,7 +44,7 @@ const run =
     : mode === 'bare'
       ? bare(a, b, c)
       : mode === 'bare-undici'
-        ? bare(a, b, c, bareUndiciProxy)
+        ? import('./bare-undici-proxy.js').then(({ bareUndiciProxy }) => bare(a, b, c, bareUndiciProxy))
         : Promise.reject(new Error(`unknown mode ${mode}`))
 run.catch((err: unknown) => {
   console.error(err)

@@ -28,7 +28,7 @@ export interface RelayVariant {
   gatewayUrl: string
   bare: Measured
   bareUrl: string
-  /** A second baseline measured in the same rounds: the bare proxy on undici (bare-proxy.ts). */
+  /** A second baseline measured in the same rounds: the bare proxy on undici (bare-undici-proxy.ts). */
   undiciBare?: { proc: Measured; url: string }
   /** The simulator behind both, whose CPU is reported beside (is it the bottleneck?). */
   upstream?: Measured
