@@ -32,6 +32,13 @@ function readIfPresent(path: string): Buffer | undefined {
   }
 }
 
+/**
+ * The bundle is written as CommonJS's module wrapper around the code (scripts/bundle.mjs adds these), so
+ * it is compiled as read, with no wrapped copy of a multi-megabyte source.
+ */
+export const MODULE_WRAPPER_START = '(function (exports, require, module, __filename, __dirname) {'
+export const MODULE_WRAPPER_END = '})'
+
 interface CommonJsModule {
   exports: unknown
 }
@@ -41,9 +48,7 @@ type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: CommonJ
 export function loadBundle<T>(file: string): LoadedBundle<T> {
   const source = readFileSync(file, 'utf8')
   const cachedData = readIfPresent(codeCachePath(file))
-  // The same wrapper as Node's CommonJS loader; the build and every start must wrap alike, or V8
-  // rejects the cache (it is keyed to the exact source).
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
+  const script = new vm.Script(source, {
     filename: file,
     ...(cachedData === undefined ? {} : { cachedData }),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
