@@ -29,7 +29,8 @@ const skipGlobalHeaders = {
 }
 const outfile = `${root}dist/bundle/server.cjs`
 
-const { loadBundle, codeCachePath, MODULE_WRAPPER_START, MODULE_WRAPPER_END } = await import(`${root}dist/src/bundle-loader.js`)
+const { loadBundle, codeCachePath, setProcessV8Flags, MODULE_WRAPPER_START, MODULE_WRAPPER_END } = await import(`${root}dist/src/bundle-loader.js`)
+setProcessV8Flags()
 
 const output = await build({
   entryPoints: [`${root}src/serve.ts`],
@@ -55,6 +56,7 @@ const output = await build({
 // esbuild escapes non-ASCII characters in code but keeps them in the comments it keeps; one of them makes
 // V8 hold the whole source as a two-byte string, twice the memory for as long as the process runs.
 await mkdir(dirname(outfile), { recursive: true })
+// eslint-disable-next-line no-control-regex -- the class is "everything outside ASCII", written from \x00
 await writeFile(outfile, output.outputFiles[0].text.replace(/[^\x00-\x7f]/g, '?'))
 
 const bundle = loadBundle(outfile)

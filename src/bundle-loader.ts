@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
 import vm from 'node:vm'
 
 /*
@@ -19,6 +20,20 @@ export interface LoadedBundle<T> {
   readonly codeCache: CodeCacheState
   /** V8's code cache for the bundle, holding every function compiled so far (the build writes it). */
   createCodeCache(): Buffer
+}
+
+/**
+ * V8 flags the service sets for itself, before anything is loaded. The build sets them too before it
+ * makes the code cache: V8 accepts a cache only under the flags it was made with.
+ *
+ * undici's HTTP parser (llhttp) is WebAssembly, compiled at the first upstream request: quickly by
+ * Liftoff, then again by TurboFan on background threads, whose malloc arenas keep that memory after:
+ * 10 of the idle process's 86 MB. Liftoff's code is enough: llhttp hands bodies over as spans, and the
+ * relay's CPU per GB did not change (npm run bench -- relay). The flag is read when WebAssembly is
+ * compiled, so setting it at run time takes effect.
+ */
+export function setProcessV8Flags(): void {
+  setFlagsFromString('--liftoff-only')
 }
 
 export const codeCachePath = (bundle: string): string => `${bundle}.cache`

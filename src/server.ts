@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { loadBundle } from './bundle-loader.js'
+import { loadBundle, setProcessV8Flags } from './bundle-loader.js'
 import type * as Service from './serve.js'
 
 /*
@@ -11,6 +11,8 @@ import type * as Service from './serve.js'
  */
 
 const BUNDLE = fileURLToPath(new URL('../bundle/server.cjs', import.meta.url))
+
+setProcessV8Flags()
 
 async function start(): Promise<void> {
   if (existsSync(BUNDLE)) {
