@@ -78,13 +78,15 @@ export async function runMemoryBench(): Promise<void> {
     const bareGrowth = await heldGrowth(rig.bare, () => `${rig.bare.url}${BARE_PATHS.wav}`)
     row(`RSS growth, ${HELD} held streams`, mb(growth), `bare proxy ${mb(bareGrowth)}`, growth / Math.max(bareGrowth, 1), 'stated', null)
     report('  per held stream', `${(growth / HELD / 1024).toFixed(0)} KiB`, 'stated', null)
+    report('RSS after the held streams closed', mb((await rssOf(gateway.pid)).rss), 'stated', null)
 
     const agent = new Agent({ connections: LOAD_PARALLEL })
     for (let r = 0; r < LOAD_ROUNDS; r++) {
       await Promise.all(Array.from({ length: LOAD_PARALLEL }, () => download(`${gateway.url}/recordings/${legId(0)}`, agent)))
     }
     await agent.close()
-    const { peak } = await rssOf(gateway.pid)
+    const { peak, rss: afterDownloads } = await rssOf(gateway.pid)
+    report(`RSS after ${LOAD_ROUNDS} x ${LOAD_PARALLEL} downloads`, mb(afterDownloads), 'stated', null)
     await sleep(AFTER_LOAD_MS)
     const after = (await rssOf(gateway.pid)).rss
     report('peak RSS (VmHWM) during the load', mb(peak), 'stated', null)

@@ -322,7 +322,7 @@ t.test('Helm chart: grace period longer than the server\'s shutdown, multi-repli
   const values = YAML.parse(await chartFile('values.yaml')) as ChartValues
   const helpers = await chartFile('templates/_helpers.tpl')
   const deployment = await chartFile('templates/deployment.yaml')
-  const server = await readFile(join(ROOT, 'src/server.ts'), 'utf8')
+  const server = await readFile(join(ROOT, 'src/serve.ts'), 'utf8')
   const hardExitMs = Number(/HARD_EXIT_AFTER_MS = ([\d_]+)/.exec(server)?.[1]?.replace(/_/g, ''))
   t.ok(hardExitMs > 0, `the server exits hard ${hardExitMs} ms after its shutdown deadline`)
 

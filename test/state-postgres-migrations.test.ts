@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { migrate, MIGRATIONS, type Migration } from '../src/state/migrations.js'
+import { migrate, MIGRATION_LOCK_KEY, MIGRATIONS, type Migration } from '../src/state/migrations.js'
 import { PostgresStateStore } from '../src/state/postgres-store.js'
 import { startPostgres } from './helpers/postgres.js'
 
@@ -100,4 +100,22 @@ t.test('an unreachable database stops start-up with a message naming the state d
   t.equal(err?.name, 'StateDatabaseError')
   t.match(err?.message, /^state database: .*ECONNREFUSED/)
   t.notMatch(err?.message, 's3cret-pw')
+})
+
+t.test('a start-up migration that gets no answer fails within its deadline, with a message saying so', async (t) => {
+  const url = await pg.createDatabase('migration_deadline')
+  // Another instance holds the migration lock and never lets go; the server's own statement_timeout is
+  // set far out, as on a frozen host that never enforces it: only the gateway's deadline is left.
+  const holder = client(t, url)
+  const reserved = await holder.reserve()
+  t.teardown(() => reserved.release())
+  await reserved.unsafe('select pg_advisory_lock($1::text::bigint)', [MIGRATION_LOCK_KEY])
+
+  const opening = PostgresStateStore.open(url, { instanceId: 'gw-waiting', tuning: { statementTimeoutMs: 600_000, migrationTimeoutMs: 300 } })
+  await t.rejects(opening, { name: 'StateDatabaseError', message: 'state database: schema migration: no answer within 300 ms' })
+
+  await reserved.unsafe('select pg_advisory_unlock($1::text::bigint)', [MIGRATION_LOCK_KEY])
+  const store = await PostgresStateStore.open(url, { instanceId: 'gw-after', tuning: { migrationTimeoutMs: 30_000 } })
+  t.teardown(() => store.close())
+  t.same((await tables(holder)).includes('push_ledger'), true, 'once the lock is free the same start-up migrates')
 })

@@ -27,6 +27,7 @@ export interface ResolvedRecording {
 export interface RecordingResolverOptions {
   /** LEG_CACHE_TTL_MS: how long leg listings and segment layouts are reused; 0 disables both caches. */
   readonly ttlMs: number
+  /** Count bounds besides the byte budget (see LegCacheOptions.max: unset, the bytes bound the count). */
   readonly maxCachedCalls?: number
   readonly maxCachedSegments?: number
   /**
@@ -77,11 +78,11 @@ export class RecordingResolver {
     this.#maxSegments = opts.maxSegmentsPerLeg ?? DEFAULT_MAX_SEGMENTS_PER_LEG
     this.#maxBytes = opts.maxRecordingBytes ?? DEFAULT_MAX_RECORDING_BYTES
     const maxBytes = opts.maxCachedBytes ?? DEFAULT_CACHE_MAX_BYTES
-    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, max: opts.maxCachedCalls ?? 10_000, maxBytes })
+    this.#legs = new LegCache(provider, { ttlMs: opts.ttlMs, maxBytes, ...(opts.maxCachedCalls === undefined ? {} : { max: opts.maxCachedCalls }) })
     this.#layouts =
       opts.ttlMs > 0
         ? new LRUCache<string, SegmentLayout>({
-            max: opts.maxCachedSegments ?? 50_000,
+            ...(opts.maxCachedSegments === undefined ? {} : { max: opts.maxCachedSegments }),
             ttl: opts.ttlMs,
             maxSize: maxBytes,
             // Object overheads plus a WAV's fmt body, the only part whose size the stored file decides.

@@ -37,6 +37,11 @@ export interface StatePoolTuning {
    */
   readonly queryTimeoutMs: number
   readonly idleTimeoutS: number
+  /**
+   * Bound on bringing the schema up to date at start-up, kept by us for the same reason. Longer than one
+   * query: an instance may queue behind another one's migration (an advisory lock) for a while.
+   */
+  readonly migrationTimeoutMs: number
 }
 
 export const DEFAULT_STATE_POOL_TUNING: StatePoolTuning = {
@@ -44,7 +49,8 @@ export const DEFAULT_STATE_POOL_TUNING: StatePoolTuning = {
   connectTimeoutS: 5,
   statementTimeoutMs: 10_000,
   queryTimeoutMs: 10_000,
-  idleTimeoutS: 60
+  idleTimeoutS: 60,
+  migrationTimeoutMs: 60_000
 }
 
 export interface PostgresStateStoreOptions {
@@ -161,12 +167,14 @@ export class PostgresStateStore implements StateStore {
   static async open(url: string, options: PostgresStateStoreOptions): Promise<PostgresStateStore> {
     const tuning = { ...DEFAULT_STATE_POOL_TUNING, ...options.tuning }
     const sql = postgres(url, stateConnectionOptions(tuning, `cx-recording-gateway ${options.instanceId}`))
+    const deadline = AbortSignal.timeout(tuning.migrationTimeoutMs)
     try {
-      const result = await migrate(sql)
+      const result = await raceAbort(migrate(sql), deadline)
       options.onMigrated?.(result)
     } catch (err) {
+      // A frozen server never answers the end either: the connections are dropped after a second.
       await sql.end({ timeout: 1 }).catch(() => undefined)
-      throw new StateDatabaseError(err)
+      throw new StateDatabaseError(deadline.aborted ? new Error(`schema migration: no answer within ${tuning.migrationTimeoutMs} ms`) : err)
     }
     return new PostgresStateStore(sql, options.instanceId, options.reportRetentionS ?? 7 * 86_400, tuning.queryTimeoutMs)
   }

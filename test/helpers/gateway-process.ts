@@ -18,11 +18,14 @@ export interface GatewayProcessOptions {
   readonly nodeArgs?: readonly string[]
   /** A command the node process is started through, e.g. `['prlimit', '--nofile=256:256']`. */
   readonly wrapper?: readonly string[]
+  /** A built entry point (dist/src/server.js), run as production runs it: without tsx. */
+  readonly entry?: string
 }
 
 /** The real gateway (src/server.ts) as a child process, load shedding off unless `env` sets a limit (testEnv). */
 export function startGatewayProcess(t: Teardownable, id: string, env: Record<string, string>, opts: GatewayProcessOptions = {}): GatewayProcess {
-  const argv = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), '--import', 'tsx', SERVER]
+  const entry = opts.entry === undefined ? ['--import', 'tsx', SERVER] : [opts.entry]
+  const argv = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), ...entry]
   const child = spawn(argv[0] as string, argv.slice(1), {
     env: { PATH: process.env.PATH ?? '', ...testEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe']
