@@ -15,6 +15,7 @@ import statePlugin from '../plugins/state.js'
 import schedulerPlugin from '../plugins/scheduler.js'
 import adminRoutes from '../routes/admin.js'
 import { redactAccessParams } from './auth/redact.js'
+import { lazySerializers } from './http/lazy-serializers.js'
 import { completionLoggedByRoute } from './http/completion-log.js'
 import type { Config } from './config.js'
 import type { RecordingProvider } from './providers/types.js'
@@ -72,6 +73,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const app = Fastify({
     logger: loggerOptions(config, opts.logger),
     logController: new RouteAwareLogController(),
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers() } },
     // Only the request has to arrive within this; streaming a long recording out is not limited by it.
     requestTimeout: 30_000,
     // No route takes large bodies; admin calls are small JSON documents.
