@@ -61,7 +61,9 @@ type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: CommonJ
 
 /** Runs a CommonJS bundle as Node's own loader would, with its code cache when one is beside it. */
 export function loadBundle<T>(file: string): LoadedBundle<T> {
-  const source = readFileSync(file, 'utf8')
+  // The build writes the bundle in ASCII (scripts/bundle.mjs): read as latin1 it is the same string,
+  // made without UTF-8 decoding.
+  const source = readFileSync(file, 'latin1')
   const cachedData = readIfPresent(codeCachePath(file))
   const script = new vm.Script(source, {
     filename: file,
