@@ -15,7 +15,7 @@ COPY src ./src
 COPY plugins ./plugins
 COPY routes ./routes
 COPY simulators ./simulators
-COPY scripts/bundle.mjs ./scripts/bundle.mjs
+COPY scripts/bundle.mjs scripts/undici-subset.cjs ./scripts/
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS production-deps

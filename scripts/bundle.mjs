@@ -32,6 +32,14 @@ const outfile = `${root}dist/bundle/server.cjs`
 const { loadBundle, codeCachePath, setProcessV8Flags, MODULE_WRAPPER_START, MODULE_WRAPPER_END } = await import(`${root}dist/src/bundle-loader.js`)
 setProcessV8Flags()
 
+/** `undici` imported by the gateway's sources resolves to the subset it uses (scripts/undici-subset.cjs). */
+const undiciSubset = {
+  name: 'undici-subset',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: `${root}scripts/undici-subset.cjs` }))
+  }
+}
+
 const output = await build({
   entryPoints: [`${root}src/serve.ts`],
   outfile,
@@ -49,7 +57,7 @@ const output = await build({
   write: false,
   // Only for a source run without dist/openapi.json: a dev dependency, never needed in production.
   external: ['yaml'],
-  plugins: [skipGlobalHeaders],
+  plugins: [skipGlobalHeaders, undiciSubset],
   logLevel: 'warning'
 })
 

@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { redactAccessParams } from '../auth/redact.js'
 import { errorCode, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
 import { BodyTooLargeError, readBounded } from '../http/read-bounded.js'
@@ -38,11 +38,13 @@ export async function cxRequest(dispatcher: Dispatcher, req: CxRequest): Promise
   const target = describe(req.url)
   const maxBytes = req.maxBytes ?? MAX_CX_BODY_BYTES
   try {
-    const res = await request(req.url, {
+    const url = new URL(req.url)
+    const res = await dispatcher.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
       method: req.method,
       headers: req.headers,
       body: req.body,
-      dispatcher,
       signal
     })
     const body = await readBounded(res.body, maxBytes, res.headers['content-length'])
