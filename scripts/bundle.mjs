@@ -3,30 +3,13 @@
 // loads them when present (see src/bundle-loader.ts for why). The cache is made after a warm-up
 // (serve.ts warmUp: the app built with the default configuration), so it holds the functions start-up
 // compiles. Identifiers and lines are kept as written: stack traces in logs stay readable.
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-/**
- * undici's cookie helpers (which the gateway never calls) read `globalThis.Headers` when undici is
- * loaded, and that one read makes Node load its own internal copy of undici for the global fetch: 24 ms
- * of every start. Their brand check keeps undici's own Headers class. If undici changes that line the
- * build says so and the bundle is simply a little slower to start.
- */
-const skipGlobalHeaders = {
-  name: 'skip-global-headers',
-  setup(b) {
-    b.onLoad({ filter: /undici[\\/]lib[\\/]web[\\/]cookies[\\/]index\.js$/ }, async (args) => {
-      const source = await readFile(args.path, 'utf8')
-      const read = '[Headers, globalThis.Headers].filter(Boolean)'
-      if (!source.includes(read)) return { contents: source, warnings: [{ text: `${read} not found: Node's internal undici will load at start-up` }] }
-      return { contents: source.replace(read, '[Headers]') }
-    })
-  }
-}
 const outfile = `${root}dist/bundle/server.cjs`
 
 const { loadBundle, codeCachePath, setProcessV8Flags, MODULE_WRAPPER_START, MODULE_WRAPPER_END } = await import(`${root}dist/src/bundle-loader.js`)
@@ -57,7 +40,7 @@ const output = await build({
   write: false,
   // Only for a source run without dist/openapi.json: a dev dependency, never needed in production.
   external: ['yaml'],
-  plugins: [skipGlobalHeaders, undiciSubset],
+  plugins: [undiciSubset],
   logLevel: 'warning'
 })
 
