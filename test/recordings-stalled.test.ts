@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -26,13 +27,27 @@ async function origin(app: FastifyInstance): Promise<{ base: string; port: numbe
   return { base: `http://127.0.0.1:${address.port}`, port: address.port }
 }
 
-/** Recordings `dlg-<i>` of one part each, all served from one 11 MB file: more than loopback buffers hold. */
+/**
+ * The most a stalled response can park in socket buffers: two hops (Eleveo → gateway, gateway → client),
+ * each a send buffer and a receive buffer at the kernel's autotuning maxima. Receive buffers may grow
+ * to 32 MB here, so a fixed 11 MB file sometimes fitted whole: the upstream then finished, and there
+ * was nothing left to abort.
+ */
+async function socketBufferBytes(): Promise<number> {
+  const max = async (file: string, fallback: number): Promise<number> =>
+    readFile(file, 'utf8').then((text) => Number(text.trim().split(/\s+/)[2]) || fallback, () => fallback)
+  return 2 * ((await max('/proc/sys/net/ipv4/tcp_rmem', 6 << 20)) + (await max('/proc/sys/net/ipv4/tcp_wmem', 4 << 20)))
+}
+
+/** Recordings `dlg-<i>` of one part each, all served from one file larger than the socket buffers can hold. */
 async function bigRecordings(rig: Rig, count: number): Promise<string[]> {
-  const wav = await makeTone(join(rig.dir, 'long.wav'), { seconds: 60, rate: 48_000, channels: 2 })
+  const bytesPerSecond = 48_000 * 2 * 2
+  const seconds = Math.max(60, Math.ceil((1.25 * (await socketBufferBytes())) / bytesPerSecond))
+  const wav = await makeTone(join(rig.dir, 'long.wav'), { seconds, rate: 48_000, channels: 2 })
   const legIds: string[] = []
   for (let i = 0; i < count; i++) {
     const dialogId = `dlg-${i}`
-    rig.sim.legs.push({ id: `rec-${i}`, dialogId, agentExtension: '1001', ani: '+41', start: iso(T0), end: iso(T0 + 60_000), endReason: 'HANGUP', wavPath: wav })
+    rig.sim.legs.push({ id: `rec-${i}`, dialogId, agentExtension: '1001', ani: '+41', start: iso(T0), end: iso(T0 + seconds * 1000), endReason: 'HANGUP', wavPath: wav })
     legIds.push(`${dialogId}:1001:+41:${T0}`)
   }
   return legIds
